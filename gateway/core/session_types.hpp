@@ -1,0 +1,137 @@
+// Events a sensor session consumes and actions it returns (design.md: sessions are state
+// machines that take events and time and return actions; only the runtime carries them out).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "mqttsn/messages.hpp"
+
+namespace gw {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Bytes = mqttsn::Bytes;
+
+// Predefined topic ids from configuration (§6.7), shared by all sessions; replaced whole on reload.
+using PredefinedTopics = std::unordered_map<std::uint16_t, std::string>;
+
+struct Will {
+  std::string topic;
+  Bytes payload;
+  int qos = 0;
+  bool retain = false;
+  friend bool operator==(const Will&, const Will&) = default;
+};
+
+// ---- events from the upstream MQTT side (posted by the runtime, never called from Paho threads)
+namespace ev {
+struct UpstreamConnected {
+  bool session_present = false;
+};
+struct UpstreamConnectFailed {
+  std::string reason;
+};
+// The connection dropped; the runtime/Paho reconnects and then sends UpstreamConnected again.
+struct UpstreamLost {
+  std::string reason;
+};
+struct UpstreamMessage {
+  std::string topic;
+  Bytes payload;
+  int qos = 0;
+  bool retained = false;
+};
+// A PublishUpstream with QoS 1/2 was acknowledged by the broker.
+struct UpstreamDelivered {
+  std::uint32_t token = 0;
+};
+struct UpstreamPublishFailed {
+  std::uint32_t token = 0;
+};
+struct UpstreamSubscribed {
+  std::uint32_t token = 0;
+  bool ok = true;
+  int granted_qos = 0;
+};
+struct UpstreamUnsubscribed {
+  std::uint32_t token = 0;
+};
+}  // namespace ev
+
+using UpstreamEvent =
+    std::variant<ev::UpstreamConnected, ev::UpstreamConnectFailed, ev::UpstreamLost,
+                 ev::UpstreamMessage, ev::UpstreamDelivered, ev::UpstreamPublishFailed,
+                 ev::UpstreamSubscribed, ev::UpstreamUnsubscribed>;
+
+// ---- actions for the runtime to carry out, in order
+enum class LogLevel : std::uint8_t { Debug, Info, Warn, Error };
+
+namespace act {
+struct SendToClient {
+  mqttsn::Message msg;
+};
+// Open the sensor's upstream MQTT session (transparent mode: its own Paho client).
+struct ConnectUpstream {
+  std::string client_id;
+  bool clean_session = true;
+  std::uint16_t keep_alive_s = 0;
+  std::optional<Will> will;
+};
+// The will changed on a live session (WILLTOPICUPD / WILLMSGUPD): MQTT can only set a will at
+// connect, so the runtime reconnects with it; the session re-subscribes on UpstreamConnected.
+struct ReconnectUpstream {
+  std::optional<Will> will;
+};
+// token identifies the ack (UpstreamDelivered); 0 for QoS 0.
+struct PublishUpstream {
+  std::uint32_t token = 0;
+  std::string topic;
+  Bytes payload;
+  int qos = 0;
+  bool retain = false;
+};
+struct SubscribeUpstream {
+  std::uint32_t token = 0;
+  std::string filter;
+  int qos = 0;
+};
+struct UnsubscribeUpstream {
+  std::uint32_t token = 0;
+  std::string filter;
+};
+// Clean MQTT DISCONNECT (the broker publishes no will).
+struct DisconnectUpstream {};
+// The session is over; the runtime forgets it after carrying out the actions before this one.
+struct EndSession {
+  bool lost = false;  // lost (keep-alive, sleep timer, retries) vs clean DISCONNECT
+};
+struct Log {
+  LogLevel level = LogLevel::Info;
+  std::string text;
+};
+}  // namespace act
+
+using Action = std::variant<act::SendToClient, act::ConnectUpstream, act::ReconnectUpstream,
+                            act::PublishUpstream, act::SubscribeUpstream, act::UnsubscribeUpstream,
+                            act::DisconnectUpstream, act::EndSession, act::Log>;
+using Actions = std::vector<Action>;
+
+// §6.14 client states as the gateway sees them, plus Connecting (CONNECT received, will flow or
+// upstream connect not finished).
+enum class SessionState : std::uint8_t { Connecting, Active, Asleep, Awake, Lost, Disconnected };
+
+struct SessionConfig {
+  std::chrono::milliseconds retry_interval{10000};   // Tretry
+  unsigned retry_count = 3;                           // Nretry
+  std::size_t max_buffered = 1000;                    // protocol.max_buffered_per_client
+  std::shared_ptr<const PredefinedTopics> predefined;  // may be null: none configured
+};
+
+}  // namespace gw
