@@ -1,0 +1,478 @@
+// Session: connection setup, will, keep-alive, sleep (§6.2-6.4, §6.11-6.14) and the upstream
+// connection events. Uplink and downlink traffic live in session_uplink.cpp / session_downlink.cpp.
+#include "gateway/core/session.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "mqttsn/print.hpp"
+#include "mqttsn/topic.hpp"
+
+namespace gw {
+
+namespace {
+
+using mqttsn::ReturnCode;
+
+Clock::duration seconds_ms(std::uint16_t s) { return std::chrono::milliseconds(std::int64_t{s} * 1000); }
+
+// §7.2: the gateway's timers are 10 % above the announced duration, 50 % for durations below
+// one minute (design.md: keep-alive is supervised at 1.5 x the period).
+Clock::duration sleep_timeout(std::uint16_t s) {
+  return s < 60 ? seconds_ms(s) * 3 / 2 : seconds_ms(s) * 11 / 10;
+}
+Clock::duration keep_alive_timeout(std::uint16_t s) { return seconds_ms(s) * 3 / 2; }
+
+bool valid_will(const mqttsn::Flags& f, const std::string& topic) {
+  return f.qos != mqttsn::QoS::MinusOne && mqttsn::valid_topic_name(topic);
+}
+
+const char* state_name(SessionState s) {
+  switch (s) {
+    case SessionState::Connecting: return "connecting";
+    case SessionState::Active: return "active";
+    case SessionState::Asleep: return "asleep";
+    case SessionState::Awake: return "awake";
+    case SessionState::Lost: return "lost";
+    case SessionState::Disconnected: return "disconnected";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Session::Session(SessionConfig config, TimePoint now)
+    : config_(std::move(config)),
+      last_rx_(now),
+      topics_(config_.predefined),
+      outbox_(config_.max_buffered) {}
+
+SessionState Session::state() const noexcept { return state_; }
+const std::string& Session::client_id() const noexcept { return client_id_; }
+
+Actions Session::on_packet(const mqttsn::Message& msg, TimePoint now) {
+  Actions out;
+  if (state_ == SessionState::Lost || state_ == SessionState::Disconnected) {
+    log(out, LogLevel::Debug, who() + "packet after the session ended, ignored");
+    return out;
+  }
+  last_rx_ = now;  // any packet proves the client alive (§6.11)
+
+  if (const auto* c = std::get_if<mqttsn::Connect>(&msg)) {
+    on_connect(*c, now, out);
+  } else if (const auto* d = std::get_if<mqttsn::Disconnect>(&msg)) {
+    on_disconnect(*d, now, out);
+  } else if (std::holds_alternative<mqttsn::PingReq>(msg)) {
+    on_pingreq(now, out);
+  } else if (const auto* wt = std::get_if<mqttsn::WillTopic>(&msg)) {
+    on_will_topic(*wt, now, out);
+  } else if (const auto* wm = std::get_if<mqttsn::WillMsg>(&msg)) {
+    on_will_msg(*wm, now, out);
+  } else if (state_ != SessionState::Active && state_ != SessionState::Awake) {
+    // Asleep: the client must wake (PINGREQ) or CONNECT first; Connecting: no CONNACK yet.
+    log(out, LogLevel::Warn,
+        who() + std::string(mqttsn::to_string(mqttsn::type_of(msg))) + " while " +
+            state_name(state_) + ", ignored");
+  } else if (const auto* r = std::get_if<mqttsn::Register>(&msg)) {
+    on_register(*r, out);
+  } else if (const auto* p = std::get_if<mqttsn::Publish>(&msg)) {
+    on_publish(*p, out);
+  } else if (const auto* rel = std::get_if<mqttsn::PubRel>(&msg)) {
+    on_pubrel(*rel, out);
+  } else if (const auto* s = std::get_if<mqttsn::Subscribe>(&msg)) {
+    on_subscribe(*s, out);
+  } else if (const auto* u = std::get_if<mqttsn::Unsubscribe>(&msg)) {
+    on_unsubscribe(*u, out);
+  } else if (const auto* ra = std::get_if<mqttsn::RegAck>(&msg)) {
+    on_regack(*ra, now, out);
+  } else if (const auto* pa = std::get_if<mqttsn::PubAck>(&msg)) {
+    on_puback(*pa, now, out);
+  } else if (const auto* rec = std::get_if<mqttsn::PubRec>(&msg)) {
+    on_pubrec(*rec, now, out);
+  } else if (const auto* comp = std::get_if<mqttsn::PubComp>(&msg)) {
+    on_pubcomp(*comp, now, out);
+  } else if (const auto* wtu = std::get_if<mqttsn::WillTopicUpd>(&msg)) {
+    on_will_topic_upd(*wtu, out);
+  } else if (const auto* wmu = std::get_if<mqttsn::WillMsgUpd>(&msg)) {
+    on_will_msg_upd(*wmu, out);
+  } else if (std::holds_alternative<mqttsn::PingResp>(msg)) {
+    // An answer to nothing we sent (the gateway does not ping clients): harmless.
+  } else {
+    log(out, LogLevel::Warn,
+        who() + std::string(mqttsn::to_string(mqttsn::type_of(msg))) +
+            " is not a client-to-gateway message here, ignored");
+  }
+  return out;
+}
+
+Actions Session::on_upstream(const UpstreamEvent& event, TimePoint now) {
+  Actions out;
+  if (state_ == SessionState::Lost || state_ == SessionState::Disconnected) return out;
+  if (const auto* c = std::get_if<ev::UpstreamConnected>(&event)) {
+    on_upstream_connected(*c, now, out);
+  } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&event)) {
+    on_upstream_connect_failed(*f, out);
+  } else if (const auto* l = std::get_if<ev::UpstreamLost>(&event)) {
+    // Paho reconnects on its own; meanwhile QoS 1/2 uplink stays unacknowledged until delivered.
+    upstream_up_ = false;
+    log(out, LogLevel::Warn, who() + "upstream connection lost: " + l->reason);
+  } else if (const auto* m = std::get_if<ev::UpstreamMessage>(&event)) {
+    on_upstream_message(*m, now, out);
+  } else if (const auto* d = std::get_if<ev::UpstreamDelivered>(&event)) {
+    on_delivered(*d, out);
+  } else if (const auto* pf = std::get_if<ev::UpstreamPublishFailed>(&event)) {
+    on_publish_failed(*pf, out);
+  } else if (const auto* s = std::get_if<ev::UpstreamSubscribed>(&event)) {
+    on_subscribed(*s, out);
+  } else if (const auto* u = std::get_if<ev::UpstreamUnsubscribed>(&event)) {
+    on_unsubscribed(*u, out);
+  }
+  return out;
+}
+
+Actions Session::on_timer(TimePoint now) {
+  Actions out;
+  switch (state_) {
+    case SessionState::Connecting:
+      if ((step_ == ConnectStep::WaitWillTopic || step_ == ConnectStep::WaitWillMsg) &&
+          now >= will_deadline_)
+        lose("the will exchange of CONNECT was not completed", out);
+      break;
+    case SessionState::Active:
+      if (keep_alive_s_ > 0 && now >= last_rx_ + keep_alive_timeout(keep_alive_s_)) {
+        lose("nothing received for 1.5 x the keep-alive of " + std::to_string(keep_alive_s_) + " s",
+             out);
+        break;
+      }
+      retransmit(now, out);
+      break;
+    case SessionState::Asleep:
+      if (now >= sleep_deadline_)
+        lose("sleep timer expired (sleep duration " + std::to_string(sleep_s_.value_or(0)) + " s)",
+             out);
+      break;
+    case SessionState::Awake:
+      retransmit(now, out);
+      break;
+    case SessionState::Lost:
+    case SessionState::Disconnected:
+      break;
+  }
+  return out;
+}
+
+std::optional<TimePoint> Session::next_deadline() const {
+  std::optional<TimePoint> retry;
+  if (inflight_ && !inflight_->parked) retry = inflight_->sent_at + config_.retry_interval;
+  switch (state_) {
+    case SessionState::Connecting:
+      if (step_ == ConnectStep::WaitWillTopic || step_ == ConnectStep::WaitWillMsg)
+        return will_deadline_;
+      return std::nullopt;
+    case SessionState::Active:
+      if (keep_alive_s_ > 0) {
+        const TimePoint ka = last_rx_ + keep_alive_timeout(keep_alive_s_);
+        return retry ? std::min(ka, *retry) : ka;
+      }
+      return retry;
+    case SessionState::Asleep:
+      return sleep_deadline_;
+    case SessionState::Awake:
+      return retry;
+    case SessionState::Lost:
+    case SessionState::Disconnected:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// ---- connection setup (§6.2, §6.3)
+
+void Session::on_connect(const mqttsn::Connect& c, TimePoint now, Actions& out) {
+  if (c.protocol_id != 0x01) {
+    // §6.2: a CONNECT the gateway cannot accept gets CONNACK with the reason.
+    refuse_connection(ReturnCode::RejectedNotSupported,
+                      "CONNECT with ProtocolId " + std::to_string(c.protocol_id) + " (not 0x01)",
+                      out);
+    return;
+  }
+  if (!client_id_.empty() && c.client_id != client_id_) {
+    // The runtime routes by exact ClientId; a different one here is its bug, not a takeover.
+    log(out, LogLevel::Error, who() + "CONNECT for another ClientId '" + c.client_id + "', ignored");
+    return;
+  }
+  if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
+    // The client repeated its CONNECT while the broker connection is being made: one is enough.
+    log(out, LogLevel::Debug, who() + "CONNECT repeated while connecting upstream, ignored");
+    return;
+  }
+  client_id_ = c.client_id;
+  if (state_ != SessionState::Connecting)
+    log(out, LogLevel::Info,
+        who() + "CONNECT while " + state_name(state_) + ": connection set up again");
+  park_in_flight();
+  state_ = SessionState::Connecting;
+  sleep_s_.reset();
+  pending_ = PendingConnect{c.flags.clean_session, c.flags.will, c.duration, std::nullopt};
+  if (c.flags.will) {
+    step_ = ConnectStep::WaitWillTopic;
+    will_deadline_ = now + config_.retry_interval * (config_.retry_count + 1);
+    send(out, mqttsn::WillTopicReq{});
+    return;
+  }
+  finish_connect(now, out);
+}
+
+void Session::on_will_topic(const mqttsn::WillTopic& m, TimePoint now, Actions& out) {
+  if (state_ != SessionState::Connecting || step_ != ConnectStep::WaitWillTopic) {
+    log(out, LogLevel::Warn, who() + "WILLTOPIC without WILLTOPICREQ, ignored");
+    return;
+  }
+  if (m.will_topic.empty()) {
+    // §6.3: an empty WILLTOPIC deletes the will; there is no will message to ask for.
+    pending_.will.reset();
+    finish_connect(now, out);
+    return;
+  }
+  if (!valid_will(m.flags, m.will_topic)) {
+    refuse_connection(ReturnCode::RejectedNotSupported, "invalid will topic '" + m.will_topic + "'",
+                      out);
+    return;
+  }
+  pending_.will = Will{m.will_topic, {}, static_cast<int>(m.flags.qos), m.flags.retain};
+  step_ = ConnectStep::WaitWillMsg;
+  will_deadline_ = now + config_.retry_interval * (config_.retry_count + 1);
+  send(out, mqttsn::WillMsgReq{});
+}
+
+void Session::on_will_msg(const mqttsn::WillMsg& m, TimePoint now, Actions& out) {
+  if (state_ != SessionState::Connecting || step_ != ConnectStep::WaitWillMsg || !pending_.will) {
+    log(out, LogLevel::Warn, who() + "WILLMSG without WILLMSGREQ, ignored");
+    return;
+  }
+  pending_.will->payload = m.will_msg;
+  finish_connect(now, out);
+}
+
+void Session::finish_connect(TimePoint now, Actions& out) {
+  const bool clean = pending_.clean_session;
+  // §6.3: CleanSession deletes the stored will; Will=true replaces it with what was just sent.
+  std::optional<Will> will = pending_.will_flag ? pending_.will : (clean ? std::nullopt : will_);
+  if (clean) {
+    if (upstream_started_) {
+      for (const auto& [filter, qos] : subscriptions_) {
+        const auto token = new_token();
+        up_pending_[token] = UpPending{UpKind::Internal, 0, 0, {}, 0, false};
+        out.emplace_back(act::UnsubscribeUpstream{token, filter});
+      }
+    }
+    subscriptions_.clear();
+    topics_.clear();
+  } else if (connected_once_) {
+    // The client may have lost its table: tell it the names again before using the ids.
+    topics_.forget_client_knowledge();
+  }
+  const bool will_changed = will != will_;
+  will_ = std::move(will);
+  clean_session_ = clean;
+  keep_alive_s_ = pending_.duration;
+
+  if (!upstream_started_) {
+    upstream_started_ = true;
+    step_ = ConnectStep::WaitUpstream;
+    out.emplace_back(act::ConnectUpstream{client_id_, clean, keep_alive_s_, will_});
+    return;
+  }
+  if (will_changed) {
+    // MQTT sets a will only at connect time.
+    upstream_up_ = false;
+    step_ = ConnectStep::WaitUpstream;
+    out.emplace_back(act::ReconnectUpstream{will_});
+    return;
+  }
+  accept_connection(now, out);
+}
+
+void Session::accept_connection(TimePoint now, Actions& out) {
+  step_ = ConnectStep::None;
+  state_ = SessionState::Active;
+  connected_once_ = true;
+  last_rx_ = now;
+  send(out, mqttsn::ConnAck{ReturnCode::Accepted});
+  log(out, LogLevel::Info,
+      who() + "connected (keep-alive " + std::to_string(keep_alive_s_) + " s, clean session " +
+          (clean_session_ ? "yes" : "no") + ", will " + (will_ ? "'" + will_->topic + "'" : "none") +
+          ")");
+  pump(now, out);  // what was buffered while asleep or connecting
+}
+
+void Session::refuse_connection(ReturnCode rc, std::string why, Actions& out) {
+  send(out, mqttsn::ConnAck{rc});
+  log(out, LogLevel::Warn, who() + "connection refused: " + why);
+  if (upstream_started_) out.emplace_back(act::DisconnectUpstream{});
+  out.emplace_back(act::EndSession{false});
+  state_ = SessionState::Disconnected;
+  step_ = ConnectStep::None;
+}
+
+void Session::on_upstream_connected(const ev::UpstreamConnected& e, TimePoint now, Actions& out) {
+  upstream_up_ = true;
+  if (!e.session_present) resubscribe(out);
+  if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
+    accept_connection(now, out);
+    return;
+  }
+  log(out, LogLevel::Info, who() + "upstream connected again");
+}
+
+void Session::on_upstream_connect_failed(const ev::UpstreamConnectFailed& e, Actions& out) {
+  upstream_up_ = false;
+  if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
+    // design.md: broker down -> congestion, rather than leaving the sensor hanging.
+    refuse_connection(ReturnCode::RejectedCongestion, "upstream connect failed: " + e.reason, out);
+    return;
+  }
+  log(out, LogLevel::Warn, who() + "upstream connect failed: " + e.reason);
+}
+
+void Session::resubscribe(Actions& out) {
+  // The broker has no session for us (new connection, or it forgot): subscribe again.
+  for (const auto& [filter, qos] : subscriptions_) {
+    const auto token = new_token();
+    up_pending_[token] = UpPending{UpKind::Internal, 0, 0, {}, 0, false};
+    out.emplace_back(act::SubscribeUpstream{token, filter, qos});
+  }
+}
+
+// ---- will updates (§6.4)
+
+void Session::on_will_topic_upd(const mqttsn::WillTopicUpd& m, Actions& out) {
+  std::optional<Will> will;
+  if (!m.will_topic.empty()) {  // empty: delete topic and message
+    if (!valid_will(m.flags, m.will_topic)) {
+      send(out, mqttsn::WillTopicResp{ReturnCode::RejectedNotSupported});
+      log(out, LogLevel::Warn, who() + "WILLTOPICUPD with invalid topic '" + m.will_topic + "'");
+      return;
+    }
+    will = Will{m.will_topic, will_ ? will_->payload : Bytes{}, static_cast<int>(m.flags.qos),
+                m.flags.retain};
+  }
+  send(out, mqttsn::WillTopicResp{ReturnCode::Accepted});
+  if (will == will_) return;
+  will_ = std::move(will);
+  log(out, LogLevel::Info, who() + (will_ ? "will topic now '" + will_->topic + "'" : "will deleted"));
+  upstream_up_ = false;
+  out.emplace_back(act::ReconnectUpstream{will_});
+}
+
+void Session::on_will_msg_upd(const mqttsn::WillMsgUpd& m, Actions& out) {
+  if (!will_) {
+    // A will message without a will topic cannot be published anywhere.
+    send(out, mqttsn::WillMsgResp{ReturnCode::RejectedNotSupported});
+    log(out, LogLevel::Warn, who() + "WILLMSGUPD without a will topic, refused");
+    return;
+  }
+  send(out, mqttsn::WillMsgResp{ReturnCode::Accepted});
+  if (will_->payload == m.will_msg) return;
+  will_->payload = m.will_msg;
+  log(out, LogLevel::Info, who() + "will message updated");
+  upstream_up_ = false;
+  out.emplace_back(act::ReconnectUpstream{will_});
+}
+
+// ---- disconnect, ping, sleep (§6.11, §6.12, §6.14)
+
+void Session::on_disconnect(const mqttsn::Disconnect& d, TimePoint now, Actions& out) {
+  const bool sleep = d.duration && *d.duration > 0;
+  if (sleep && state_ != SessionState::Connecting) {
+    send(out, mqttsn::Disconnect{});
+    const bool again = state_ == SessionState::Asleep && sleep_s_ == d.duration;
+    sleep_s_ = d.duration;
+    go_asleep(now);
+    log(out, again ? LogLevel::Debug : LogLevel::Info,
+        who() + (again ? "sleep DISCONNECT repeated" : "asleep") + " for " +
+            std::to_string(*d.duration) + " s");
+    return;
+  }
+  if (sleep) {
+    log(out, LogLevel::Warn, who() + "sleep DISCONNECT before CONNACK, ignored");
+    return;
+  }
+  // §6.12: a clean DISCONNECT; the will is not published.
+  send(out, mqttsn::Disconnect{});
+  if (upstream_started_) out.emplace_back(act::DisconnectUpstream{});
+  out.emplace_back(act::EndSession{false});
+  log(out, LogLevel::Info,
+      who() + "disconnected" +
+          (outbox_.empty() ? std::string{}
+                           : ", " + std::to_string(outbox_.size()) + " buffered messages dropped"));
+  state_ = SessionState::Disconnected;
+}
+
+void Session::on_pingreq(TimePoint now, Actions& out) {
+  switch (state_) {
+    case SessionState::Active:
+      send(out, mqttsn::PingResp{});
+      break;
+    case SessionState::Asleep:
+      // §6.14: awake; buffered messages go out, then PINGRESP, then asleep again (in pump).
+      state_ = SessionState::Awake;
+      log(out, LogLevel::Debug,
+          who() + "awake, " + std::to_string(outbox_.size()) + " buffered messages");
+      pump(now, out);
+      break;
+    case SessionState::Awake:
+      // The client repeats its PINGREQ while we are still sending: the retransmission timer covers it.
+      log(out, LogLevel::Debug, who() + "PINGREQ repeated while awake");
+      break;
+    case SessionState::Connecting:
+      log(out, LogLevel::Warn, who() + "PINGREQ before CONNACK, ignored");
+      break;
+    case SessionState::Lost:
+    case SessionState::Disconnected:
+      break;
+  }
+}
+
+void Session::go_asleep(TimePoint now) {
+  park_in_flight();
+  state_ = SessionState::Asleep;
+  sleep_deadline_ = now + sleep_timeout(sleep_s_.value_or(0));
+}
+
+void Session::lose(const std::string& why, Actions& out) {
+  log(out, LogLevel::Warn,
+      who() + "lost: " + why + (will_ ? "; publishing will on '" + will_->topic + "'" : ""));
+  if (will_ && upstream_started_) {
+    const std::uint32_t token = will_->qos > 0 ? new_token() : 0;
+    if (token != 0) up_pending_[token] = UpPending{UpKind::Internal, 0, 0, {}, 0, false};
+    out.emplace_back(
+        act::PublishUpstream{token, will_->topic, will_->payload, will_->qos, will_->retain});
+  }
+  if (upstream_started_) out.emplace_back(act::DisconnectUpstream{});
+  out.emplace_back(act::EndSession{true});
+  state_ = SessionState::Lost;
+  step_ = ConnectStep::None;
+}
+
+// ---- helpers
+
+std::uint32_t Session::new_token() {
+  if (next_token_ == 0) next_token_ = 1;
+  return next_token_++;
+}
+
+std::uint16_t Session::new_msg_id() {
+  if (next_msg_id_ == 0) next_msg_id_ = 1;  // MsgId 0 is not used
+  return next_msg_id_++;
+}
+
+void Session::send(Actions& out, mqttsn::Message m) { out.emplace_back(act::SendToClient{std::move(m)}); }
+
+void Session::log(Actions& out, LogLevel level, std::string text) {
+  out.emplace_back(act::Log{level, std::move(text)});
+}
+
+std::string Session::who() const { return (client_id_.empty() ? std::string("?") : client_id_) + ": "; }
+
+}  // namespace gw
