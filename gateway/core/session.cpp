@@ -309,7 +309,8 @@ void Session::accept_connection(TimePoint now, Actions& out) {
 void Session::refuse_connection(ReturnCode rc, std::string why, Actions& out) {
   send(out, mqttsn::ConnAck{rc});
   log(out, LogLevel::Warn, who() + "connection refused: " + why);
-  if (upstream_started_) out.emplace_back(act::DisconnectUpstream{});
+  // A failed upstream connect has nothing to close; the runtime drops the client on EndSession.
+  if (upstream_up_) out.emplace_back(act::DisconnectUpstream{});
   out.emplace_back(act::EndSession{false});
   state_ = SessionState::Disconnected;
   step_ = ConnectStep::None;
