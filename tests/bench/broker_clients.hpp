@@ -1,0 +1,68 @@
+// The MQTT side, with Paho C++: a subscriber collecting what reaches the broker, and publishers
+// (the direct-to-broker ceiling, and the downlink source).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <mqtt/async_client.h>
+
+#include "stats.hpp"
+
+namespace bench {
+
+// Subscribes to a topic filter and counts the stamped messages of the current phase.
+class Collector {
+ public:
+  Collector(const std::string& uri, const std::string& client_id);
+  ~Collector();
+  // Connects and subscribes; returns an error text, empty on success.
+  std::string start(const std::string& filter, int qos);
+  // Starts counting messages stamped with `phase`; seq must stay below max_seq.
+  void begin(std::uint32_t phase, std::size_t max_seq);
+  std::uint64_t received() const noexcept { return received_.load(); }
+  struct Result {
+    std::uint64_t received = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t stale = 0;  // stamped with another phase
+    std::int64_t last_ns = 0; // when the last new message arrived
+    std::vector<std::int64_t> latencies_ns;
+  };
+  Result finish();
+
+ private:
+  void on_message(const mqtt::const_message_ptr& m);
+  mqtt::async_client client_;
+  std::mutex mutex_;
+  std::uint32_t phase_ = 0;
+  std::vector<std::uint8_t> seen_;
+  Result result_;
+  std::atomic<std::uint64_t> received_{0};
+};
+
+// N Paho clients publishing straight to the broker.
+class Publishers : public mqtt::callback {
+ public:
+  Publishers(const std::string& uri, std::size_t count, const std::string& id_prefix);
+  ~Publishers() override;
+  std::string connect();
+  // Never blocks; false when Paho refused (counted in failed()).
+  bool publish(std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size, int qos);
+  std::uint64_t acked() const noexcept { return acked_.load(); }
+  std::uint64_t failed() const noexcept { return failed_; }
+  std::size_t size() const noexcept { return clients_.size(); }
+  void disconnect();
+
+ private:
+  void delivery_complete(mqtt::delivery_token_ptr) override { acked_.fetch_add(1); }
+  std::vector<std::unique_ptr<mqtt::async_client>> clients_;
+  std::atomic<std::uint64_t> acked_{0};
+  std::uint64_t failed_ = 0;
+};
+
+}  // namespace bench

@@ -1,0 +1,69 @@
+// mqttsn-bench: throughput, latency, connect storms and footprint of the gateway, measured
+// against a real mosquitto on loopback (docs/benchmarks.md). Every step is bounded in time.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <sstream>
+
+#include "processes.hpp"
+#include "scenarios.hpp"
+
+#ifndef BENCH_DEFAULT_GATEWAY
+#define BENCH_DEFAULT_GATEWAY "mqttsn-gateway"
+#endif
+
+int main(int argc, char** argv) {
+  bench::Options opt;
+  const char* env = std::getenv("MQTTSN_GATEWAY");
+  opt.gateway = env != nullptr ? env : BENCH_DEFAULT_GATEWAY;
+  CLI::App app{"Benchmark of the MQTT-SN gateway against a real mosquitto, over loopback"};
+  app.add_flag("--quick", opt.quick, "small N and short steps (under a minute)");
+  app.add_flag("--json", opt.json, "print JSON instead of tables");
+  app.add_option("--only", opt.only, "run only these scenarios: uplink, downlink, storm")
+      ->check(CLI::IsMember({"uplink", "downlink", "storm"}))
+      ->delimiter(',');
+  app.add_option("--gateway", opt.gateway, "gateway executable (default: $MQTTSN_GATEWAY or the build's)");
+  app.add_option("--mosquitto", opt.mosquitto, "mosquitto executable");
+  app.add_option("--duration", opt.duration_s, "seconds per measured step (default 2, 0.5 with --quick)")
+      ->check(CLI::Range(0.1, 60.0));
+  app.add_flag("--keep", opt.keep, "keep the temporary directory with configs and logs");
+  CLI11_PARSE(app, argc, argv);
+
+  std::ostringstream command;
+  for (int i = 0; i < argc; ++i) command << (i ? " " : "") << argv[i];
+
+  const auto fds = bench::raise_fd_limit();
+  bench::progress("fd limit " + std::to_string(fds) + ", gateway " + opt.gateway);
+  bench::Rig rig(opt);
+  if (auto err = rig.start_broker(); !err.empty()) {
+    std::cerr << "mqttsn-bench: " << err << "\n";
+    return 2;
+  }
+  if (opt.keep) bench::progress("configs and logs in " + rig.dir());
+  auto results = bench::make_results();
+  int status = 0;
+  auto run = [&](const char* name, auto fn) {
+    if (!opt.wants(name)) return;
+    if (auto err = fn(rig, opt, results); !err.empty()) {
+      std::cerr << "mqttsn-bench: " << name << ": " << err << "\n";
+      status = 1;
+    }
+  };
+  run("storm", bench::run_storm);
+  run("uplink", bench::run_uplink);
+  run("downlink", bench::run_downlink);
+
+  std::vector<bench::Table> tables;
+  for (auto* t : {&results.uplink, &results.uplink_summary, &results.downlink, &results.storm,
+                  &results.memory}) {
+    if (!t->rows.empty()) tables.push_back(*t);
+  }
+  tables.push_back(bench::targets_table(results));
+  if (opt.json) {
+    bench::print_json(std::cout, tables, command.str());
+  } else {
+    std::cout << "command: " << command.str() << "\n";
+    bench::print_text(std::cout, tables);
+  }
+  return status;
+}

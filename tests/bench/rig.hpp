@@ -1,0 +1,60 @@
+// The system under test: one mosquitto and one gateway process on loopback, with generated
+// configuration in a temporary directory.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct Options {
+  bool quick = false;
+  bool json = false;
+  std::vector<std::string> only;  // scenario names; empty: all
+  std::string gateway;
+  std::string mosquitto = "/usr/sbin/mosquitto";
+  double duration_s = 0;  // per measured step; 0: default
+  bool keep = false;      // keep the temporary directory (configs, logs)
+  bool wants(const std::string& name) const;
+  double step_seconds() const { return duration_s > 0 ? duration_s : (quick ? 0.5 : 2.0); }
+};
+
+class Rig {
+ public:
+  explicit Rig(const Options& options);
+  ~Rig();
+  Rig(const Rig&) = delete;
+  Rig& operator=(const Rig&) = delete;
+
+  std::string start_broker();
+  // Stops the running gateway (if any), starts a fresh one and waits for its GWINFO.
+  std::string restart_gateway();
+  void stop_gateway();
+
+  std::string broker_uri() const;
+  const sockaddr_in& gateway_address() const noexcept { return gateway_address_; }
+  pid_t gateway_pid() const noexcept { return gateway_pid_; }
+  pid_t broker_pid() const noexcept { return broker_pid_; }
+  const std::string& dir() const noexcept { return dir_; }
+  std::string gateway_log_tail() const;
+
+ private:
+  bool probe_gateway(int timeout_ms) const;
+  const Options& options_;
+  std::string dir_;
+  std::uint16_t broker_port_ = 0;
+  pid_t broker_pid_ = -1;
+  pid_t gateway_pid_ = -1;
+  int gateway_starts_ = 0;
+  std::string gateway_log_;
+  sockaddr_in gateway_address_{};
+};
+
+// Progress lines on stderr (the table goes to stdout).
+void progress(const std::string& line);
+
+}  // namespace bench

@@ -1,0 +1,133 @@
+// Connect storm: every sensor sends one CONNECT at once (or paced at 1 sensor/ms) and never
+// retries; what the gateway answers, and how fast. Also the gateway's memory with all of them in.
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "processes.hpp"
+#include "mqttsn/codec.hpp"
+#include "scenarios.hpp"
+#include "stats.hpp"
+
+namespace bench {
+
+namespace {
+
+struct StormSpec {
+  std::string mode;  // "burst" or "paced 1/ms"
+  std::size_t n = 0;
+  std::int64_t interval_ns = 0;  // 0: all at once
+};
+
+std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& results) {
+  if (auto err = rig.restart_gateway(); !err.empty()) return err;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto idle = read_proc(rig.gateway_pid());
+  const std::size_t n = spec.n;
+  Fleet fleet(rig.gateway_address(), n, "st" + std::to_string(n) + (spec.interval_ns ? "p-" : "b-"));
+  if (!fleet.ok()) return "storm: " + fleet.error() + " (raise the fd limit)";
+  std::size_t answered = 0;
+  std::size_t accepted = 0;
+  std::int64_t last_answer = 0;
+  auto handler = [&](std::size_t i, const mqttsn::Message& m, std::int64_t now) {
+    const auto* ack = std::get_if<mqttsn::ConnAck>(&m);
+    if (ack == nullptr) {
+      answer_gateway(fleet, i, m);
+      return;
+    }
+    if (fleet[i].answer_ns != 0 || fleet[i].request_ns == 0) return;
+    fleet[i].answer_ns = now;
+    fleet[i].answer_code = static_cast<std::uint8_t>(ack->return_code);
+    ++answered;
+    if (ack->return_code == mqttsn::ReturnCode::Accepted) ++accepted;
+    last_answer = now;
+  };
+  auto connect_of = [&](std::size_t i) {
+    mqttsn::Connect c;
+    c.flags.clean_session = true;
+    c.duration = 600;
+    c.client_id = fleet[i].client_id;
+    return mqttsn::Bytes(mqttsn::encode(c));
+  };
+  std::vector<mqttsn::Bytes> frames;  // encoded beforehand: the burst is only send() calls
+  frames.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) frames.push_back(connect_of(i));
+  const auto drops0 = udp_receive_buffer_errors();
+  const auto start = now_ns();
+  std::size_t next = 0;
+  while (next < n) {
+    const auto now = now_ns();
+    if (spec.interval_ns == 0 || now >= start + static_cast<std::int64_t>(next) * spec.interval_ns) {
+      fleet[next].request_ns = now_ns();
+      fleet.send_raw(next, frames[next]);
+      ++next;
+      if (spec.interval_ns == 0) continue;
+    }
+    fleet.poll(0, handler);
+  }
+  const auto sent_end = now_ns();
+  const std::int64_t quiet = (opt.quick ? 3 : 10) * 1'000'000'000LL;
+  const std::int64_t limit = (opt.quick ? 15 : 60) * 1'000'000'000LL;
+  for (auto now = now_ns(); answered < n && now - std::max(last_answer, sent_end) < quiet &&
+                            now - start < limit;
+       now = now_ns()) {
+    fleet.poll(10, handler);
+  }
+  const auto drops = udp_receive_buffer_errors() - drops0;
+  std::vector<std::int64_t> latencies;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fleet[i].answer_ns != 0) latencies.push_back(fleet[i].answer_ns - fleet[i].request_ns);
+  }
+  const auto lat = percentiles(std::move(latencies));
+  results.storm.add({text(spec.mode), num(std::uint64_t{n}),
+                     num(static_cast<double>(sent_end - start) / 1e6, 1), num(std::uint64_t{accepted}),
+                     num(std::uint64_t{answered - accepted}), num(std::uint64_t{n - answered}),
+                     answered ? num(static_cast<double>(last_answer - start) / 1e6, 1) : text("-"),
+                     num(lat.p50_ms, 2), num(lat.p99_ms, 2), num(lat.max_ms, 2), num(drops)});
+  progress("storm " + spec.mode + " n=" + std::to_string(n) + ": " + std::to_string(accepted) +
+           " accepted, " + std::to_string(n - answered) + " unanswered, p50 " +
+           std::to_string(lat.p50_ms) + " ms");
+  auto& f = results.figures;
+  if (spec.interval_ns != 0) {
+    f.paced_p50_ms = lat.p50_ms;
+  } else if (n >= f.storm_n) {
+    f.storm_n = n;
+    f.storm_accepted = accepted;
+  }
+  // Memory with everyone connected (after the gateway has settled).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const auto busy = read_proc(rig.gateway_pid());
+  const double per_sensor_kb =
+      accepted == 0 ? 0
+                    : static_cast<double>(busy.rss_kb - std::min(busy.rss_kb, idle.rss_kb)) /
+                          static_cast<double>(accepted);
+  results.memory.add({text("after " + spec.mode + " storm"), num(std::uint64_t{accepted}),
+                      num(static_cast<double>(idle.rss_kb) / 1024, 1),
+                      num(static_cast<double>(busy.rss_kb) / 1024, 1), num(per_sensor_kb, 1),
+                      num(std::uint64_t{idle.threads}), num(std::uint64_t{busy.threads})});
+  if (spec.interval_ns == 0 && accepted > 0 && n >= f.memory_n) {
+    f.memory_n = n;
+    f.per_sensor_kb = per_sensor_kb;
+    f.rss_mb_at_n = static_cast<double>(busy.rss_kb) / 1024;
+  }
+  disconnect_fleet(fleet);
+  return {};
+}
+
+}  // namespace
+
+std::string run_storm(Rig& rig, const Options& opt, Results& results) {
+  const std::vector<std::size_t> sizes =
+      opt.quick ? std::vector<std::size_t>{200} : std::vector<std::size_t>{1000, 10000};
+  for (const std::size_t n : sizes) {
+    if (auto err = storm(rig, opt, StormSpec{"burst", n, 0}, results); !err.empty()) return err;
+  }
+  const std::size_t paced = opt.quick ? 200 : 2000;
+  if (auto err = storm(rig, opt, StormSpec{"paced 1/ms", paced, 1'000'000}, results); !err.empty()) {
+    return err;
+  }
+  rig.stop_gateway();
+  return {};
+}
+
+}  // namespace bench
