@@ -172,7 +172,8 @@ bool ClientSession::wake() {
   const auto is_pingresp = [](const Message& m) { return as<PingResp>(m) != nullptr; };
   for (int attempt = 0; attempt <= retry_.count; ++attempt) {
     link_.send(PingReq{client_id_});
-    if (wait_for(is_pingresp, Clock::now() + retry_.interval, true)) return true;
+    if (wait_for(is_pingresp, Clock::now() + retry_.interval, WaitMode::WakeUp)) return true;
+    if (stop_requested()) return true;  // the caller ends the session now
   }
   return false;
 }
@@ -200,13 +201,14 @@ Message ClientSession::transact(Message request, const Matcher& is_reply,
 }
 
 std::optional<Message> ClientSession::wait_for(const Matcher& wanted, Clock::time_point deadline,
-                                               bool restart_on_other) {
+                                               WaitMode mode) {
   while (Clock::now() < deadline) {
+    if (mode == WaitMode::WakeUp && stop_requested()) return std::nullopt;
     auto m = link_.receive(deadline);
     if (!m) continue;  // timeout (loop ends) or a signal: keep waiting for the reply
     if (wanted(*m)) return m;
     handle_unsolicited(*m);
-    if (restart_on_other) deadline = Clock::now() + retry_.interval;
+    if (mode == WaitMode::WakeUp) deadline = Clock::now() + retry_.interval;
   }
   return std::nullopt;
 }

@@ -65,6 +65,7 @@ class ClientSession {
   void ping();
   // §6.14 wake-up: PINGREQ with the ClientId, take the buffered messages, until PINGRESP.
   // Returns false when no PINGRESP came after the retries (the client goes back to sleep).
+  // Returns early (true) when a stop is requested meanwhile.
   bool wake();
   // §6.12 / §6.14: DISCONNECT, with a duration to fall asleep; waits for the gateway's DISCONNECT.
   void disconnect(std::optional<std::uint16_t> sleep_duration = std::nullopt);
@@ -77,10 +78,13 @@ class ClientSession {
   // Sends `request` and waits for the reply `is_reply` accepts, resending (DUP set where the
   // message has it) after each Tretry. Throws ToolError naming `expected` when it never comes.
   Message transact(Message request, const Matcher& is_reply, std::string_view expected);
-  // Waits for a message `wanted` accepts, handling all others. With `restart_on_other`,
-  // any other message from the gateway restarts the timer (§6.14 wake-up).
+  enum class WaitMode {
+    Reply,   // wait for the reply whatever else happens
+    WakeUp,  // §6.14: any other message restarts the timer; a stop request ends the wait
+  };
+  // Waits for a message `wanted` accepts, handling all others.
   std::optional<Message> wait_for(const Matcher& wanted, Clock::time_point deadline,
-                                  bool restart_on_other = false);
+                                  WaitMode mode = WaitMode::Reply);
   void handle_unsolicited(const Message& m);
   void handle_publish(const Publish& p);
   std::uint16_t next_msg_id() noexcept;
