@@ -1,0 +1,263 @@
+// The only file that includes toml++ (it is slow to compile).
+#include "gateway/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <initializer_list>
+#include <limits>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "mqttsn/topic.hpp"
+#include "transports/udp/udp_transport.hpp"
+
+namespace gw {
+
+namespace {
+
+std::string join(std::string_view prefix, std::string_view key) {
+  return prefix.empty() ? std::string(key) : std::string(prefix) + "." + std::string(key);
+}
+
+class Reader {
+ public:
+  explicit Reader(std::vector<std::string>& errors) : errors_(errors) {}
+
+  void error(const std::string& key, std::string_view what) {
+    errors_.push_back(key + ": " + std::string(what));
+  }
+
+  std::size_t error_count() const noexcept { return errors_.size(); }
+
+  void reject_unknown(const toml::table& t, std::string_view prefix,
+                      std::initializer_list<std::string_view> known) {
+    for (const auto& [k, v] : t) {
+      bool found = false;
+      for (auto name : known) found = found || k.str() == name;
+      if (!found) error(join(prefix, k.str()), "unknown key");
+    }
+  }
+
+  const toml::table* table(const toml::table& t, std::string_view prefix, std::string_view key) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return nullptr;
+    if (!n->is_table()) {
+      error(join(prefix, key), "expected table");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  template <class Int>
+  void integer(const toml::table& t, std::string_view prefix, std::string_view key, Int& out,
+               std::int64_t min, std::int64_t max) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return;
+    const auto* v = n->as_integer();
+    if (v == nullptr) {
+      error(join(prefix, key), "expected integer");
+      return;
+    }
+    const std::int64_t x = v->get();
+    if (x < min || x > max) {
+      error(join(prefix, key),
+            "must be between " + std::to_string(min) + " and " + std::to_string(max));
+      return;
+    }
+    out = static_cast<Int>(x);
+  }
+
+  void string(const toml::table& t, std::string_view prefix, std::string_view key,
+              std::string& out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return;
+    const auto* v = n->as_string();
+    if (v == nullptr) {
+      error(join(prefix, key), "expected string");
+      return;
+    }
+    out = v->get();
+  }
+
+  void boolean(const toml::table& t, std::string_view prefix, std::string_view key, bool& out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return;
+    const auto* v = n->as_boolean();
+    if (v == nullptr) {
+      error(join(prefix, key), "expected boolean");
+      return;
+    }
+    out = v->get();
+  }
+
+  void strings(const toml::table& t, std::string_view prefix, std::string_view key,
+               std::vector<std::string>& out) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return;
+    const auto* a = n->as_array();
+    if (a == nullptr) {
+      error(join(prefix, key), "expected array of strings");
+      return;
+    }
+    std::vector<std::string> values;
+    for (const auto& e : *a) {
+      const auto* s = e.as_string();
+      if (s == nullptr) {
+        error(join(prefix, key), "expected array of strings");
+        return;
+      }
+      values.push_back(s->get());
+    }
+    out = std::move(values);
+  }
+
+ private:
+  std::vector<std::string>& errors_;
+};
+
+void read_gateway(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "gateway", {"id", "log_level"});
+  r.integer(t, "gateway", "id", c.gateway.id, 0, 255);
+  r.string(t, "gateway", "log_level", c.gateway.log_level);
+  if (!valid_log_level(c.gateway.log_level))
+    r.error("gateway.log_level", "expected one of trace, debug, info, warn, error, critical, off");
+}
+
+void read_broker(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "broker", {"uri", "mode", "connect_timeout_ms"});
+  r.string(t, "broker", "uri", c.broker.uri);
+  r.string(t, "broker", "mode", c.broker.mode);
+  r.integer(t, "broker", "connect_timeout_ms", c.broker.connect_timeout_ms, 100, 600000);
+  const auto& uri = c.broker.uri;
+  const bool scheme_ok = uri.rfind("tcp://", 0) == 0 || uri.rfind("mqtt://", 0) == 0 ||
+                         uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 ||
+                         uri.rfind("ws://", 0) == 0 || uri.rfind("wss://", 0) == 0;
+  if (!scheme_ok || uri.find("://") + 3 >= uri.size())
+    r.error("broker.uri", "expected tcp://host:port (or mqtt://, ssl://, ws://, wss://)");
+  if (c.broker.mode != "transparent") r.error("broker.mode", "only \"transparent\" is supported");
+}
+
+void read_udp(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "udp", {"enabled", "listen", "receive_buffer_bytes", "advertise_to"});
+  r.boolean(t, "udp", "enabled", c.udp.enabled);
+  r.strings(t, "udp", "listen", c.udp.listen);
+  r.integer(t, "udp", "receive_buffer_bytes", c.udp.receive_buffer_bytes, 0, 1LL << 30);
+  r.strings(t, "udp", "advertise_to", c.udp.advertise_to);
+  for (const auto& a : c.udp.listen)
+    if (!transport::parse_udp_address(a))
+      r.error("udp.listen", "bad address \"" + a + "\" (expected 1.2.3.4:port or [v6]:port)");
+  for (const auto& a : c.udp.advertise_to)
+    if (!transport::parse_udp_address(a))
+      r.error("udp.advertise_to", "bad address \"" + a + "\" (expected 1.2.3.4:port or [v6]:port)");
+  if (c.udp.listen.size() > 255) r.error("udp.listen", "at most 255 addresses");
+}
+
+void read_topics(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "topics", {"predefined"});
+  const toml::table* p = r.table(t, "topics", "predefined");
+  if (p == nullptr) return;
+  for (const auto& [k, v] : *p) {
+    const std::string key = "topics.predefined." + std::string(k.str());
+    unsigned id = 0;
+    const auto text = k.str();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc{} || end != text.data() + text.size() || id < 1 || id > 65534) {
+      r.error(key, "topic id must be an integer 1..65534");
+      continue;
+    }
+    const auto* s = v.as_string();
+    if (s == nullptr) {
+      r.error(key, "expected string");
+      continue;
+    }
+    if (!mqttsn::valid_topic_name(s->get())) {
+      r.error(key, "not a valid topic name (no wildcards, not empty)");
+      continue;
+    }
+    c.predefined_topics[static_cast<std::uint16_t>(id)] = s->get();
+  }
+}
+
+void read_protocol(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "protocol", {"retry_interval_ms", "retry_count", "advertise_interval_s",
+                                   "max_buffered_per_client"});
+  r.integer(t, "protocol", "retry_interval_ms", c.protocol.retry_interval_ms, 1, 3600000);
+  r.integer(t, "protocol", "retry_count", c.protocol.retry_count, 0, 1000);
+  // The ADVERTISE Duration field is 16 bits of seconds.
+  r.integer(t, "protocol", "advertise_interval_s", c.protocol.advertise_interval_s, 1, 65535);
+  r.integer(t, "protocol", "max_buffered_per_client", c.protocol.max_buffered_per_client, 0,
+            100000000);
+}
+
+void read_ble(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "ble", {"enabled", "adapter", "allow", "service_uuid", "rx_uuid", "tx_uuid",
+                              "rssi_min", "passkeys"});
+  r.boolean(t, "ble", "enabled", c.ble.enabled);
+  r.string(t, "ble", "adapter", c.ble.adapter);
+  r.strings(t, "ble", "allow", c.ble.allow);
+  r.string(t, "ble", "service_uuid", c.ble.service_uuid);
+  r.string(t, "ble", "rx_uuid", c.ble.rx_uuid);
+  r.string(t, "ble", "tx_uuid", c.ble.tx_uuid);
+  if (t.get("rssi_min") != nullptr) {
+    int v = 0;
+    const std::size_t before = r.error_count();
+    r.integer(t, "ble", "rssi_min", v, -127, 20);
+    if (r.error_count() == before) c.ble.rssi_min = v;
+  }
+  if (const toml::table* p = r.table(t, "ble", "passkeys")) {
+    for (const auto& [k, v] : *p) {
+      std::uint32_t passkey = 0;
+      const std::size_t before = r.error_count();
+      r.integer(*p, "ble.passkeys", k.str(), passkey, 0, 999999);
+      if (r.error_count() == before) c.ble.passkeys[std::string(k.str())] = passkey;
+    }
+  }
+}
+
+}  // namespace
+
+bool valid_log_level(std::string_view level) noexcept {
+  for (std::string_view l : {"trace", "debug", "info", "warn", "error", "critical", "off"})
+    if (level == l) return true;
+  return false;
+}
+
+ConfigResult parse_config(std::string_view toml_text, std::string_view source_name) {
+  ConfigResult result;
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, source_name);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream os;
+    os << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+       << e.description();
+    result.errors.push_back(os.str());
+    return result;
+  }
+  Reader r(result.errors);
+  r.reject_unknown(root, "", {"gateway", "broker", "udp", "topics", "protocol", "ble"});
+  Config& c = result.config;
+  if (const auto* t = r.table(root, "", "gateway")) read_gateway(r, *t, c);
+  if (const auto* t = r.table(root, "", "broker")) read_broker(r, *t, c);
+  if (const auto* t = r.table(root, "", "udp")) read_udp(r, *t, c);
+  if (const auto* t = r.table(root, "", "topics")) read_topics(r, *t, c);
+  if (const auto* t = r.table(root, "", "protocol")) read_protocol(r, *t, c);
+  if (const auto* t = r.table(root, "", "ble")) read_ble(r, *t, c);
+  if (!c.udp.enabled && !c.ble.enabled) r.error("udp.enabled", "no transport enabled (udp, ble)");
+  return result;
+}
+
+ConfigResult load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ConfigResult result;
+    result.errors.push_back(path + ": cannot read file");
+    return result;
+  }
+  std::ostringstream os;
+  os << in.rdbuf();
+  return parse_config(os.str(), path);
+}
+
+}  // namespace gw

@@ -1,0 +1,71 @@
+// Gateway configuration: the TOML file's contents as plain values, with defaults.
+// Parsing is strict: unknown keys and wrong types are errors that name the key.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gw {
+
+struct GatewaySection {
+  std::uint8_t id = 1;          // GwId in ADVERTISE / GWINFO
+  std::string log_level = "info";
+};
+
+struct BrokerSection {
+  std::string uri = "tcp://127.0.0.1:1883";
+  std::string mode = "transparent";  // one upstream MQTT session per sensor
+  std::uint32_t connect_timeout_ms = 5000;
+};
+
+struct UdpSection {
+  bool enabled = true;
+  std::vector<std::string> listen{"0.0.0.0:1883", "[::]:1883"};
+  std::uint64_t receive_buffer_bytes = 4u * 1024u * 1024u;
+  std::vector<std::string> advertise_to;
+};
+
+struct ProtocolSection {
+  std::uint32_t retry_interval_ms = 10000;  // Tretry
+  std::uint32_t retry_count = 3;            // Nretry
+  std::uint32_t advertise_interval_s = 900;  // Tadv
+  std::uint64_t max_buffered_per_client = 1000;
+};
+
+struct BleSection {
+  bool enabled = false;
+  std::string adapter;  // "" = the first adapter found
+  std::vector<std::string> allow;  // identity addresses allowed to connect
+  std::string service_uuid = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
+  std::string rx_uuid = "6e400002-b5a3-f393-e0a9-e50e24dcca9e";
+  std::string tx_uuid = "6e400003-b5a3-f393-e0a9-e50e24dcca9e";
+  std::optional<int> rssi_min;
+  std::map<std::string, std::uint32_t> passkeys;  // address -> 6-digit passkey
+};
+
+struct Config {
+  GatewaySection gateway;
+  BrokerSection broker;
+  UdpSection udp;
+  std::map<std::uint16_t, std::string> predefined_topics;  // [topics.predefined]
+  ProtocolSection protocol;
+  BleSection ble;
+};
+
+// Result of parsing: the config, or every error found ("protocol.retry_count: expected integer").
+struct ConfigResult {
+  Config config;
+  std::vector<std::string> errors;
+  bool ok() const noexcept { return errors.empty(); }
+};
+
+ConfigResult parse_config(std::string_view toml_text, std::string_view source_name = "config");
+ConfigResult load_config_file(const std::string& path);
+
+bool valid_log_level(std::string_view level) noexcept;
+
+}  // namespace gw

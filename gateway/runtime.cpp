@@ -1,0 +1,531 @@
+#include "gateway/runtime.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "mqttsn/codec.hpp"
+#include "mqttsn/print.hpp"
+#include "mqttsn/topic.hpp"
+
+namespace gw {
+
+namespace {
+
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+constexpr auto kUpstreamDisconnectTimeout = std::chrono::milliseconds(1000);
+constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
+constexpr unsigned kMalformedLogsPerWindow = 10;
+constexpr auto kMalformedLogWindow = std::chrono::seconds(10);
+
+std::string hex(const std::string& bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (char ch : bytes) {
+    const auto c = static_cast<unsigned char>(ch);
+    out += digits[c >> 4];
+    out += digits[c & 0xF];
+  }
+  return out;
+}
+
+std::string address_text(const SensorAddress& a) {
+  std::string s = transport::to_string(a.peer);
+  if (!a.node_id.empty()) s += " node " + hex(a.node_id);
+  return s;
+}
+
+std::uint64_t ms_until(TimePoint when, TimePoint now) {
+  if (when <= now) return 0;
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(when - now).count();
+  return static_cast<std::uint64_t>(ms);
+}
+
+}  // namespace
+
+std::size_t SensorAddressHash::operator()(const SensorAddress& a) const noexcept {
+  std::size_t h = transport::PeerAddressHash{}(a.peer);
+  if (!a.node_id.empty()) h ^= std::hash<std::string>{}(a.node_id) + 0x9e3779b97f4a7c15ULL + (h << 6);
+  return h;
+}
+
+Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options)
+    : loop_(loop),
+      options_(std::move(options)),
+      mailbox_(loop, [this](MailboxEvent&& e) { on_mailbox(std::move(e)); }) {
+  if (options_.gateway_client_id.empty())
+    options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_}) {
+    uv_timer_init(loop_, t);
+    t->data = this;
+    ++open_timers_;
+  }
+}
+
+Runtime::~Runtime() = default;
+
+void Runtime::add_transport(transport::Transport& t) {
+  transports_[static_cast<std::size_t>(t.kind())] = &t;
+}
+
+std::string Runtime::start() {
+  std::string error;
+  gateway_client_ =
+      UpstreamClient::create(options_.upstream, options_.gateway_client_id, 0, mailbox_, error);
+  if (!gateway_client_) return "broker.uri: " + error;
+  gateway_client_->connect(true, 60, std::nullopt);
+  const auto period =
+      static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());
+  uv_timer_start(
+      &advertise_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->advertise(); },
+      period, period);
+  return {};
+}
+
+// ---------------------------------------------------------------- datagrams in
+
+void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes) {
+  if (stopping_) return;
+  ++counters_.datagrams;
+  const auto now = Clock::now();
+  auto result = mqttsn::decode(bytes);
+  if (auto* failure = std::get_if<mqttsn::DecodeFailure>(&result)) {
+    ++counters_.malformed;
+    if (now - malformed_log_window_ > kMalformedLogWindow) {
+      if (malformed_logged_in_window_ > kMalformedLogsPerWindow)
+        spdlog::warn("{} more malformed datagrams not logged",
+                     malformed_logged_in_window_ - kMalformedLogsPerWindow);
+      malformed_log_window_ = now;
+      malformed_logged_in_window_ = 0;
+    }
+    if (++malformed_logged_in_window_ <= kMalformedLogsPerWindow)
+      spdlog::warn("malformed datagram from {} ({} bytes): {}", transport::to_string(from),
+                   bytes.size(), mqttsn::to_string(*failure));
+    return;
+  }
+  auto& msg = std::get<mqttsn::Message>(result);
+  if (auto* enc = std::get_if<mqttsn::Encapsulated>(&msg)) {
+    auto inner = mqttsn::decode(enc->message);
+    if (!std::holds_alternative<mqttsn::Message>(inner)) {
+      ++counters_.malformed;
+      return;
+    }
+    SensorAddress addr{from, std::string(enc->wireless_node_id.begin(), enc->wireless_node_id.end())};
+    handle(addr, std::get<mqttsn::Message>(inner), now);
+    return;
+  }
+  handle(SensorAddress{from, {}}, msg, now);
+}
+
+void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
+  using namespace mqttsn;
+  if (std::holds_alternative<Connect>(msg)) {
+    handle_connect(from, msg, now);
+    return;
+  }
+  if (std::holds_alternative<SearchGw>(msg)) {
+    send(from, GwInfo{options_.gw_id, {}});
+    return;
+  }
+  if (std::holds_alternative<Advertise>(msg) || std::holds_alternative<GwInfo>(msg)) return;
+  if (const auto* p = std::get_if<Publish>(&msg); p != nullptr && p->flags.qos == QoS::MinusOne) {
+    handle_qos_minus_one(from, *p);
+    return;
+  }
+  Entry* e = nullptr;
+  if (const auto* ping = std::get_if<PingReq>(&msg); ping != nullptr && !ping->client_id.empty()) {
+    // A sleeping sensor waking up: found by ClientId, its address may have changed (NAT).
+    if (auto it = by_client_id_.find(ping->client_id); it != by_client_id_.end()) {
+      e = find(it->second);
+      if (e != nullptr && e->address != from) {
+        spdlog::info("session {}: wakes up from new address {}", describe(*e), address_text(from));
+        bind(*e, from);
+      }
+    }
+  } else if (auto it = by_address_.find(from); it != by_address_.end()) {
+    e = find(it->second);
+  }
+  if (e == nullptr) {
+    ++counters_.unknown_sender;
+    spdlog::debug("{} from unknown sender {}: answering DISCONNECT", to_string(type_of(msg)),
+                  address_text(from));
+    send(from, Disconnect{});
+    return;
+  }
+  carry_out(*e, e->session.on_packet(msg, now), now);
+}
+
+void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& msg,
+                             TimePoint now) {
+  const auto& c = std::get<mqttsn::Connect>(msg);
+  Entry* e = nullptr;
+  if (auto it = by_client_id_.find(c.client_id); it != by_client_id_.end()) e = find(it->second);
+  if (e != nullptr) {
+    if (e->address != from) {
+      ++counters_.takeovers;
+      spdlog::info("session {}: taken over from {}", describe(*e), address_text(from));
+      bind(*e, from);
+    }
+  } else {
+    const std::uint64_t id = next_session_id_++;
+    auto entry = std::make_unique<Entry>(id, options_.session, now);
+    entry->client_id = c.client_id;
+    e = entry.get();
+    sessions_.emplace(id, std::move(entry));
+    by_client_id_[c.client_id] = id;
+    bind(*e, from);
+    ++counters_.sessions_created;
+    spdlog::info("session {}: new", describe(*e));
+  }
+  carry_out(*e, e->session.on_packet(msg, now), now);
+}
+
+void Runtime::handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p) {
+  std::string topic;
+  switch (p.flags.topic_id_type) {
+    case mqttsn::TopicIdType::Predefined:
+      if (options_.session.predefined) {
+        if (auto it = options_.session.predefined->find(p.topic_id);
+            it != options_.session.predefined->end())
+          topic = it->second;
+      }
+      break;
+    case mqttsn::TopicIdType::Short:
+      topic = mqttsn::short_topic_name(p.topic_id);
+      break;
+    case mqttsn::TopicIdType::Normal:
+      break;
+  }
+  if (topic.empty() || !gateway_client_ || !broker_up_) {
+    ++counters_.qos_m1_dropped;
+    spdlog::debug("QoS -1 PUBLISH from {} dropped (topic id {} {}, broker {})", address_text(from),
+                  p.topic_id, mqttsn::to_string(p.flags.topic_id_type),
+                  broker_up_ ? "up" : "down");
+    return;
+  }
+  ++counters_.qos_m1_forwarded;
+  gateway_client_->publish(0, topic, p.data, 0, p.flags.retain);
+}
+
+void Runtime::bind(Entry& e, const SensorAddress& to) {
+  unbind(e);
+  if (auto it = by_address_.find(to); it != by_address_.end() && it->second != e.id) {
+    if (Entry* other = find(it->second)) {
+      spdlog::info("session {}: its address now belongs to ClientId {}", describe(*other),
+                   e.client_id);
+      other->address.reset();
+    }
+  }
+  by_address_[to] = e.id;
+  e.address = to;
+}
+
+void Runtime::unbind(Entry& e) {
+  if (!e.address) return;
+  if (auto it = by_address_.find(*e.address); it != by_address_.end() && it->second == e.id)
+    by_address_.erase(it);
+  e.address.reset();
+}
+
+Runtime::Entry* Runtime::find(std::uint64_t id) {
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second.get();
+}
+
+std::string Runtime::describe(const Entry& e) const {
+  return "ClientId=" + e.client_id + " " + (e.address ? address_text(*e.address) : "(no address)");
+}
+
+// ---------------------------------------------------------------- actions out
+
+void Runtime::send(const SensorAddress& to, const mqttsn::Message& msg) {
+  transport::Transport* t = transports_[static_cast<std::size_t>(to.peer.kind)];
+  if (t == nullptr) return;
+  mqttsn::Bytes bytes = mqttsn::encode(msg);
+  if (bytes.empty()) {
+    ++counters_.encode_errors;
+    spdlog::error("cannot encode {} for {}", mqttsn::to_string(msg), address_text(to));
+    return;
+  }
+  if (!to.node_id.empty()) {
+    // Behind a forwarder: wrap the reply the way the request came (§5.5).
+    mqttsn::Encapsulated enc;
+    enc.wireless_node_id.assign(to.node_id.begin(), to.node_id.end());
+    enc.message = std::move(bytes);
+    bytes = mqttsn::encode(enc);
+    if (bytes.empty()) {
+      ++counters_.encode_errors;
+      return;
+    }
+  }
+  t->send(to.peer, bytes);
+}
+
+void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
+  for (auto& action : actions) {
+    bool ended = false;
+    std::visit(
+        Overloaded{
+            [&](act::SendToClient& a) {
+              if (e.address) send(*e.address, a.msg);
+            },
+            [&](act::ConnectUpstream& a) {
+              if (e.upstream) {
+                e.upstream->restart(a.clean_session, a.keep_alive_s, a.will);
+                return;
+              }
+              std::string error;
+              e.upstream = UpstreamClient::create(options_.upstream, a.client_id, e.id, mailbox_,
+                                                  error);
+              if (!e.upstream) {
+                spdlog::warn("session {}: upstream client refused: {}", describe(e), error);
+                mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamConnectFailed{error}}});
+                return;
+              }
+              e.upstream->connect(a.clean_session, a.keep_alive_s, a.will);
+            },
+            [&](act::ReconnectUpstream& a) {
+              if (e.upstream) e.upstream->reconnect(a.will);
+            },
+            [&](act::PublishUpstream& a) {
+              if (e.upstream)
+                e.upstream->publish(a.token, a.topic, a.payload, a.qos, a.retain);
+              else if (a.token != 0)
+                mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamPublishFailed{a.token}}});
+            },
+            [&](act::SubscribeUpstream& a) {
+              if (e.upstream)
+                e.upstream->subscribe(a.token, a.filter, a.qos);
+              else
+                mailbox_.post(
+                    MailboxEvent{e.id, UpstreamEvent{ev::UpstreamSubscribed{a.token, false, 0}}});
+            },
+            [&](act::UnsubscribeUpstream& a) {
+              if (e.upstream)
+                e.upstream->unsubscribe(a.token, a.filter);
+              else
+                mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamUnsubscribed{a.token}}});
+            },
+            [&](act::DisconnectUpstream&) {
+              if (e.upstream) retire(e.id, std::move(e.upstream));
+            },
+            [&](act::EndSession& a) {
+              end_session(e, a.lost);
+              ended = true;
+            },
+            [&](act::Log& a) {
+              const auto level = a.level == LogLevel::Debug  ? spdlog::level::debug
+                                 : a.level == LogLevel::Info ? spdlog::level::info
+                                 : a.level == LogLevel::Warn ? spdlog::level::warn
+                                                             : spdlog::level::err;
+              spdlog::log(level, "session {}: {}", describe(e), a.text);
+            },
+        },
+        action);
+    if (ended) return;  // `e` is gone; nothing after EndSession is carried out
+  }
+  static_cast<void>(now);
+  reschedule(e);
+}
+
+void Runtime::end_session(Entry& e, bool lost) {
+  ++counters_.sessions_ended;
+  spdlog::info("session {}: ended ({})", describe(e), lost ? "lost" : "disconnected");
+  unbind(e);
+  if (auto it = by_client_id_.find(e.client_id); it != by_client_id_.end() && it->second == e.id)
+    by_client_id_.erase(it);
+  if (e.upstream) {
+    if (lost) {
+      // Drop the TCP connection without an MQTT DISCONNECT: the broker publishes the will.
+      e.upstream.reset();
+    } else {
+      retire(e.id, std::move(e.upstream));
+    }
+  }
+  sessions_.erase(e.id);  // destroys e
+}
+
+void Runtime::retire(std::uint64_t session_id, std::unique_ptr<UpstreamClient> client) {
+  client->disconnect(kUpstreamDisconnectTimeout);
+  retiring_[session_id] = std::move(client);  // replaces (destroys) an older one, if any
+}
+
+// ---------------------------------------------------------------- timers
+
+void Runtime::reschedule(Entry& e) {
+  const auto next = e.session.next_deadline();
+  if (next == e.scheduled) return;
+  e.scheduled = next;
+  if (!next) return;
+  deadlines_.push(Deadline{*next, e.id});
+  // Stale heap entries are skipped when popped; rebuild if they pile up.
+  if (deadlines_.size() > 4 * sessions_.size() + 1024) {
+    decltype(deadlines_) fresh;
+    for (auto& [id, entry] : sessions_)
+      if (entry->scheduled) fresh.push(Deadline{*entry->scheduled, id});
+    deadlines_ = std::move(fresh);
+  }
+  if (!timer_armed_for_ || *next < *timer_armed_for_) arm_timer();
+}
+
+void Runtime::arm_timer() {
+  if (stopping_ || deadlines_.empty()) {
+    uv_timer_stop(&session_timer_);
+    timer_armed_for_.reset();
+    return;
+  }
+  const TimePoint when = deadlines_.top().when;
+  timer_armed_for_ = when;
+  uv_timer_start(
+      &session_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->on_timer(); },
+      ms_until(when, Clock::now()), 0);
+}
+
+void Runtime::on_timer() {
+  timer_armed_for_.reset();
+  const auto now = Clock::now();
+  while (!deadlines_.empty() && deadlines_.top().when <= now && !stopping_) {
+    const Deadline d = deadlines_.top();
+    deadlines_.pop();
+    Entry* e = find(d.session_id);
+    if (e == nullptr || e->scheduled != d.when) continue;  // stale
+    e->scheduled.reset();
+    carry_out(*e, e->session.on_timer(now), now);
+  }
+  arm_timer();
+}
+
+// ---------------------------------------------------------------- upstream events
+
+void Runtime::on_mailbox(MailboxEvent&& event) {
+  if (event.session_id == 0) {
+    on_gateway_event(std::move(event));
+    return;
+  }
+  if (std::holds_alternative<UpstreamClosed>(event.what)) {
+    if (auto it = retiring_.find(event.session_id); it != retiring_.end()) {
+      retiring_.erase(it);
+      maybe_finish_stop();
+      return;
+    }
+    if (Entry* e = find(event.session_id); e != nullptr && e->upstream) {
+      if (!e->upstream->after_closed()) e->upstream.reset();
+    }
+    return;
+  }
+  Entry* e = find(event.session_id);
+  if (e == nullptr || stopping_) return;  // the session ended: nobody wants it
+  const auto now = Clock::now();
+  auto& upstream_event = std::get<UpstreamEvent>(event.what);
+  if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&upstream_event))
+    spdlog::warn("session {}: upstream connect failed: {}", describe(*e), f->reason);
+  else if (const auto* l = std::get_if<ev::UpstreamLost>(&upstream_event))
+    spdlog::warn("session {}: upstream lost: {}", describe(*e), l->reason);
+  else if (std::holds_alternative<ev::UpstreamConnected>(upstream_event))
+    spdlog::debug("session {}: upstream connected", describe(*e));
+  carry_out(*e, e->session.on_upstream(upstream_event, now), now);
+}
+
+void Runtime::on_gateway_event(MailboxEvent&& event) {
+  if (std::holds_alternative<UpstreamClosed>(event.what)) {
+    if (stopping_) {
+      gateway_client_.reset();
+      maybe_finish_stop();
+    }
+    return;
+  }
+  if (stopping_) return;
+  const auto& e = std::get<UpstreamEvent>(event.what);
+  if (std::holds_alternative<ev::UpstreamConnected>(e)) {
+    broker_up_ = true;
+    broker_down_logged_ = false;
+    spdlog::info("broker {} reachable (gateway client {})", options_.upstream.uri,
+                 options_.gateway_client_id);
+    advertise();
+  } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&e)) {
+    // Warn once per outage; the retries every few seconds are debug noise.
+    spdlog::log(broker_up_ || !broker_down_logged_ ? spdlog::level::warn : spdlog::level::debug,
+                "broker {} unreachable: {}; retrying", options_.upstream.uri, f->reason);
+    broker_down_logged_ = true;
+    broker_up_ = false;
+    uv_timer_start(
+        &gateway_retry_timer_,
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Runtime*>(t->data);
+          if (self->gateway_client_ && !self->stopping_)
+            self->gateway_client_->connect(true, 60, std::nullopt);
+        },
+        static_cast<std::uint64_t>(kGatewayClientRetry.count()), 0);
+  } else if (const auto* l = std::get_if<ev::UpstreamLost>(&e)) {
+    broker_up_ = false;
+    spdlog::warn("broker {} connection lost: {}", options_.upstream.uri, l->reason);
+  }
+}
+
+void Runtime::advertise() {
+  if (!broker_up_ || stopping_) return;
+  const auto seconds = std::min<std::int64_t>(options_.advertise_interval.count(), 65535);
+  const mqttsn::Bytes bytes =
+      mqttsn::encode(mqttsn::Advertise{options_.gw_id, static_cast<std::uint16_t>(seconds)});
+  for (auto* t : transports_)
+    if (t != nullptr) t->broadcast(bytes);
+}
+
+// ---------------------------------------------------------------- stop
+
+void Runtime::stop(std::function<void()> done) {
+  if (stopping_) return;
+  stopping_ = true;
+  on_stopped_ = std::move(done);
+  uv_timer_stop(&session_timer_);
+  uv_timer_stop(&advertise_timer_);
+  uv_timer_stop(&gateway_retry_timer_);
+  spdlog::info("stopping: {} sessions, disconnecting upstream", sessions_.size());
+  std::vector<std::uint64_t> ids;
+  ids.reserve(sessions_.size());
+  for (auto& [id, entry] : sessions_) ids.push_back(id);
+  for (auto id : ids) {
+    Entry* e = find(id);
+    if (e != nullptr && e->upstream) retire(id, std::move(e->upstream));
+  }
+  sessions_.clear();
+  by_address_.clear();
+  by_client_id_.clear();
+  if (gateway_client_) gateway_client_->disconnect(std::chrono::milliseconds(500));
+  uv_timer_start(
+      &stop_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->finish_stop(); },
+      static_cast<std::uint64_t>(options_.shutdown_timeout.count()), 0);
+  maybe_finish_stop();
+}
+
+void Runtime::maybe_finish_stop() {
+  if (stopping_ && retiring_.empty() && !gateway_client_) finish_stop();
+}
+
+void Runtime::finish_stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (!retiring_.empty() || gateway_client_)
+    spdlog::warn("stopping: {} upstream clients did not finish disconnecting in time",
+                 retiring_.size() + (gateway_client_ ? 1u : 0u));
+  retiring_.clear();
+  gateway_client_.reset();
+  mailbox_.close();
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_}) {
+    uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
+      auto* self = static_cast<Runtime*>(h->data);
+      if (--self->open_timers_ == 0 && self->on_stopped_) {
+        auto done = std::move(self->on_stopped_);
+        done();
+      }
+    });
+  }
+}
+
+}  // namespace gw

@@ -1,0 +1,148 @@
+// The gateway runtime: owns the sessions, routes datagrams to them, carries out their actions
+// (the only place that does), runs their timers, and connects them to the broker through Paho.
+// Everything here runs on the one libuv loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "gateway/core/session.hpp"
+#include "gateway/core/session_types.hpp"
+#include "gateway/mailbox.hpp"
+#include "gateway/upstream.hpp"
+#include "transports/peer_address.hpp"
+
+namespace gw {
+
+struct RuntimeOptions {
+  std::uint8_t gw_id = 1;
+  std::string gateway_client_id;  // shared upstream client; default "mqttsn-gw-<gw_id>"
+  UpstreamOptions upstream;
+  SessionConfig session;
+  std::chrono::seconds advertise_interval{900};
+  std::chrono::milliseconds shutdown_timeout{3000};
+};
+
+struct RuntimeCounters {
+  std::uint64_t datagrams = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t unknown_sender = 0;  // answered with DISCONNECT
+  std::uint64_t sessions_created = 0;
+  std::uint64_t sessions_ended = 0;
+  std::uint64_t takeovers = 0;
+  std::uint64_t qos_m1_forwarded = 0;
+  std::uint64_t qos_m1_dropped = 0;
+  std::uint64_t encode_errors = 0;
+};
+
+// Where a sensor is reached: its transport address, plus the wireless node id when it sits behind
+// a forwarder (ENCAPSULATED, §5.5).
+struct SensorAddress {
+  transport::PeerAddress peer;
+  std::string node_id;  // empty: not encapsulated
+  friend bool operator==(const SensorAddress&, const SensorAddress&) = default;
+};
+struct SensorAddressHash {
+  std::size_t operator()(const SensorAddress& a) const noexcept;
+};
+
+class Runtime {
+ public:
+  Runtime(uv_loop_t* loop, RuntimeOptions options);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // The runtime sends through these (by their kind); they must outlive it.
+  void add_transport(transport::Transport& t);
+  // Starts the timers and the shared upstream client. Returns an error text, empty on success.
+  std::string start();
+  // A datagram from a transport (the ReceiveFn of every transport).
+  void on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes);
+  // Clean stop: ends the sessions, disconnects upstream (bounded by shutdown_timeout), closes its
+  // handles, then calls `done` on the loop. Transports are closed by their owner.
+  void stop(std::function<void()> done);
+
+  const RuntimeCounters& counters() const noexcept { return counters_; }
+  std::size_t session_count() const noexcept { return sessions_.size(); }
+  bool broker_reachable() const noexcept { return broker_up_; }
+
+ private:
+  struct Entry {
+    std::uint64_t id = 0;
+    Session session;
+    std::string client_id;
+    std::optional<SensorAddress> address;  // nullopt: its address was taken by another sensor
+    std::unique_ptr<UpstreamClient> upstream;
+    std::optional<TimePoint> scheduled;  // the deadline in the heap for it
+    Entry(std::uint64_t i, SessionConfig c, TimePoint now) : id(i), session(std::move(c), now) {}
+  };
+  struct Deadline {
+    TimePoint when;
+    std::uint64_t session_id;
+    bool operator>(const Deadline& o) const noexcept { return when > o.when; }
+  };
+
+  void handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
+  void handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
+  void handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p);
+  void bind(Entry& e, const SensorAddress& to);
+  void unbind(Entry& e);
+  void carry_out(Entry& e, Actions actions, TimePoint now);
+  void end_session(Entry& e, bool lost);
+  void send(const SensorAddress& to, const mqttsn::Message& msg);
+  void reschedule(Entry& e);
+  void arm_timer();
+  void on_timer();
+  void on_mailbox(MailboxEvent&& event);
+  void on_gateway_event(MailboxEvent&& event);
+  void advertise();
+  void retire(std::uint64_t session_id, std::unique_ptr<UpstreamClient> client);
+  void maybe_finish_stop();
+  void finish_stop();
+  std::string describe(const Entry& e) const;
+  Entry* find(std::uint64_t id);
+
+  uv_loop_t* loop_;
+  RuntimeOptions options_;
+  std::array<transport::Transport*, 2> transports_{};
+  Mailbox mailbox_;
+  uv_timer_t session_timer_{};
+  uv_timer_t advertise_timer_{};
+  uv_timer_t gateway_retry_timer_{};
+  uv_timer_t stop_timer_{};
+  int open_timers_ = 0;
+
+  std::uint64_t next_session_id_ = 1;  // 0 is the shared gateway client
+  std::unordered_map<std::uint64_t, std::unique_ptr<Entry>> sessions_;
+  std::unordered_map<SensorAddress, std::uint64_t, SensorAddressHash> by_address_;
+  std::unordered_map<std::string, std::uint64_t> by_client_id_;
+  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
+  std::optional<TimePoint> timer_armed_for_;
+  // Clients disconnecting after their session ended: destroyed on their UpstreamClosed event.
+  std::unordered_map<std::uint64_t, std::unique_ptr<UpstreamClient>> retiring_;
+
+  std::unique_ptr<UpstreamClient> gateway_client_;
+  bool broker_up_ = false;
+  bool broker_down_logged_ = false;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::function<void()> on_stopped_;
+
+  RuntimeCounters counters_;
+  TimePoint malformed_log_window_{};
+  unsigned malformed_logged_in_window_ = 0;
+};
+
+}  // namespace gw

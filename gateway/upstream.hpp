@@ -1,0 +1,92 @@
+// One upstream MQTT session (Paho async_client) for one sensor, or the shared gateway session.
+// Every Paho callback is turned into a MailboxEvent tagged with the session id and posted; nothing
+// here ever waits on a Paho token, so all methods return at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gateway/core/session_types.hpp"
+#include "gateway/mailbox.hpp"
+
+namespace mqtt {
+class async_client;
+}
+
+namespace gw {
+
+struct UpstreamOptions {
+  std::string uri = "tcp://127.0.0.1:1883";
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::seconds reconnect_min{1};
+  std::chrono::seconds reconnect_max{30};
+};
+
+class UpstreamClient {
+ public:
+  // nullptr (and `error` set) if Paho refuses the URI or ClientId.
+  static std::unique_ptr<UpstreamClient> create(const UpstreamOptions& options,
+                                                const std::string& client_id,
+                                                std::uint64_t session_id, Mailbox& mailbox,
+                                                std::string& error);
+  struct Private {};  // only create() constructs
+  UpstreamClient(Private, const UpstreamOptions& options, std::string client_id,
+                 std::uint64_t session_id, Mailbox& mailbox);
+  ~UpstreamClient();
+  UpstreamClient(const UpstreamClient&) = delete;
+  UpstreamClient& operator=(const UpstreamClient&) = delete;
+
+  // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
+  // UpstreamLost and, once Paho's automatic reconnect succeeds, UpstreamConnected again.
+  void connect(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will);
+  // MQTT sets the will only at connect: disconnect cleanly, then connect again with `will`
+  // (when the runtime hands back the UpstreamClosed event through after_closed()).
+  void reconnect(const std::optional<Will>& will);
+  // Same, with new connect parameters too (a CONNECT on a session that already has a client).
+  void restart(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will);
+  // token 0: QoS 0, no completion event. Failures post UpstreamPublishFailed.
+  void publish(std::uint32_t token, const std::string& topic, const Bytes& payload, int qos,
+               bool retain);
+  void subscribe(std::uint32_t token, const std::string& filter, int qos);
+  void unsubscribe(std::uint32_t token, const std::string& filter);
+  // Clean MQTT DISCONNECT; posts UpstreamClosed when done (also when not connected).
+  void disconnect(std::chrono::milliseconds timeout);
+  // The runtime got UpstreamClosed for this client. Returns true if it reconnects (keep it),
+  // false if it may be destroyed.
+  bool after_closed();
+
+  bool connected() const noexcept;
+  std::uint64_t session_id() const noexcept { return session_id_; }
+  const std::string& client_id() const noexcept { return client_id_; }
+
+ private:
+  class Listener;
+  void post(UpstreamEvent event);
+  void post_closed();
+  void start_connect();
+
+  UpstreamOptions options_;
+  std::string client_id_;
+  std::uint64_t session_id_;
+  Mailbox& mailbox_;
+  bool clean_session_ = true;
+  std::uint16_t keep_alive_s_ = 0;
+  std::optional<Will> will_;
+  bool reconnect_pending_ = false;
+  bool disconnecting_ = false;
+  // Set by connection-lost: the next "connected" callback is an automatic reconnect.
+  std::atomic<bool> lost_{false};
+  // Whether UpstreamConnected was posted for the current connection.
+  std::atomic<bool> up_{false};
+  // Declared before the client: Paho holds references to them until the client is destroyed.
+  std::unique_ptr<Listener> connect_listener_;
+  std::unique_ptr<Listener> action_listener_;
+  std::unique_ptr<Listener> disconnect_listener_;
+  std::unique_ptr<mqtt::async_client> client_;
+};
+
+}  // namespace gw
