@@ -41,10 +41,40 @@ struct DecodeFailure {
 using DecodeResult = std::variant<Message, DecodeFailure>;
 
 // Decodes exactly one frame filling the whole datagram. Never throws, never reads out of bounds.
+// Checks, in this order (the first defect found is reported):
+//  - header: Empty; TruncatedHeader (0x01 marker without 2 octets: field "Length"; no MsgType:
+//    "MsgType"); BadLength (Length below 2, or below 4 in the 3-octet form); ReservedType
+//    (`type` stays empty, field "MsgType");
+//  - Length != datagram size → LengthMismatch. So a datagram cut short, or carrying extra
+//    octets, is LengthMismatch; TrailingBytes is reserved for a frame whose Length agrees but
+//    which has more octets than its type allows (e.g. a 5-octet PUBREL, a 3-octet DISCONNECT
+//    Duration, a 3-octet TopicId in SUBSCRIBE). Truncated means Length agrees but a fixed
+//    field is missing (`field` names it, e.g. "MsgId").
+//  - Flags: TopicIdType 0b11 → ReservedTopicIdType (field "Flags") in every message carrying
+//    Flags (PUBLISH, SUBSCRIBE, UNSUBSCRIBE, and also CONNECT, WILLTOPIC, WILLTOPICUPD, SUBACK
+//    where the bits are "not used"): the value is reserved and Flags cannot hold it. All other
+//    bits are kept as decoded, used or not, so re-encoding gives the same octet.
+//  - Optional fields: GWINFO GwAdd, PINGREQ ClientId, WILLMSG/WILLMSGUPD WillMsg and PUBLISH Data
+//    may be empty; DISCONNECT Duration is 0 or 2 octets (1 → Truncated "Duration", 3+ →
+//    TrailingBytes); WILLTOPIC/WILLTOPICUPD are either the 2-octet empty form or Flags plus a
+//    non-empty WillTopic (Flags alone → EmptyTopic "WillTopic").
+//  - EmptyTopic: REGISTER or Normal SUBSCRIBE/UNSUBSCRIBE without TopicName ("TopicName").
+//    Predefined/Short SUBSCRIBE/UNSUBSCRIBE carry exactly 2 octets of TopicId.
+//  - EmptyClientId: CONNECT without ClientId. Its length (1-23) and ProtocolId (0x01) are not
+//    checked here: they decode as sent, and the gateway answers them.
+//  - BadReturnCode: ReturnCode 0x04-0xFF (field "ReturnCode").
+//  - ENCAPSULATED (§5.5): Length covers Length, MsgType, Ctrl and Wireless Node Id (which may be
+//    empty) and must not exceed the datagram (LengthMismatch); no Ctrl → Truncated "Ctrl". The
+//    rest is the inner frame: it must be a whole, valid frame (BadInnerMessage with `inner` =
+//    its error, field "MQTT-SN message") and not itself ENCAPSULATED (NestedEncapsulation).
 DecodeResult decode(std::span<const std::uint8_t> datagram) noexcept;
 
 // Encodes a message; picks the 3-octet Length form when the frame exceeds 255 octets.
 // Frames larger than 65535 octets cannot be represented: returns an empty vector.
+// For ENCAPSULATED the same rule applies to the part the Length covers; the inner `message`
+// bytes are appended as they are. An empty will_topic encodes as the 2-octet empty form (its
+// Flags are not sent). Values that decode() would reject (e.g. an empty ClientId) are encoded
+// as given; only decoded values are guaranteed to round-trip.
 Bytes encode(const Message& m);
 
 // Appends the encoding to `out` (for callers that reuse a buffer). Returns false if too large.
