@@ -1,0 +1,695 @@
+#!/usr/bin/python3
+"""A fake bluetoothd for testing the BLE transport with no radio (docs/ble.md "Testing with no radio").
+
+It claims org.bluez on the bus named by DBUS_SYSTEM_BUS_ADDRESS and behaves like BlueZ 5.66 where the
+gateway can tell: Adapter1 / Device1 / AgentManager1 / ObjectManager, a Nordic UART GattService1 with
+RX/TX characteristics that appear when a device connects, Connect replying before ServicesResolved,
+Pair connecting and leaving the device connected, one write at a time (InProgress otherwise), writes
+over MTU - 3 failing, notifications as PropertiesChanged(Value).
+
+Tests drive it through org.example.FakeBlueZ.Control on /test (bus name org.example.FakeBlueZ), held
+on a second connection so that it survives a "bluetoothd restart".
+"""
+
+import os
+import sys
+
+import dbus
+import dbus.bus
+import dbus.mainloop.glib
+import dbus.service
+from gi.repository import GLib
+
+BLUEZ = "org.bluez"
+ADAPTER_IFACE = "org.bluez.Adapter1"
+DEVICE_IFACE = "org.bluez.Device1"
+AGENT_MANAGER_IFACE = "org.bluez.AgentManager1"
+GATT_SERVICE_IFACE = "org.bluez.GattService1"
+GATT_CHAR_IFACE = "org.bluez.GattCharacteristic1"
+OM_IFACE = "org.freedesktop.DBus.ObjectManager"
+PROPS_IFACE = "org.freedesktop.DBus.Properties"
+CONTROL_IFACE = "org.example.FakeBlueZ.Control"
+
+NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
+NUS_RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"
+NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"
+
+ADAPTER_PATH = "/org/bluez/hci0"
+CONNECT_DELAY_MS = 20
+RESOLVE_DELAY_MS = 60
+WRITE_DELAY_MS = 2
+ADVERT_PERIOD_MS = 300
+
+
+def log(*args):
+    print("fake_bluez:", *args, file=sys.stderr, flush=True)
+
+
+class Error(dbus.DBusException):
+    def __init__(self, name, text=""):
+        super().__init__(text)
+        self._dbus_error_name = "org.bluez.Error." + name
+
+
+class Sensor:
+    """What exists in the world, independent of any bluetoothd instance (bonds persist)."""
+
+    def __init__(self, addr, name, rssi, advertises):
+        self.addr = addr.upper()
+        self.name = name
+        self.rssi = rssi
+        self.advertises = advertises
+        self.in_range = True
+        self.mtu = 23
+        self.passkey = None
+        self.paired = False
+        self.trusted = False
+        self.connected = False
+        self.notifying = False
+        self.writing = False
+        self.written = []
+        self.write_errors = 0
+        self.connect_calls = 0
+        self.pair_calls = 0
+
+
+class World:
+    def __init__(self):
+        self.sensors = {}
+        self.powered = True
+        self.blocked = False
+        self.adapter_present = True
+
+
+class PropsObject(dbus.service.Object):
+    """An object with properties on one main interface, plus Properties.Get/GetAll/Set."""
+
+    iface = None
+
+    def __init__(self, daemon, path, props):
+        self.daemon = daemon
+        self.path = path
+        self.props = props
+        super().__init__(daemon.conn, path)
+
+    def interfaces(self):
+        return {self.iface: dict(self.props)}
+
+    def set(self, name, value):
+        if self.props.get(name) == value and name != "Value":
+            return
+        self.props[name] = value
+        self.PropertiesChanged(self.iface, {name: value}, [])
+
+    def writable(self, name, value):
+        raise Error("NotPermitted", "read-only property " + name)
+
+    @dbus.service.method(PROPS_IFACE, in_signature="ss", out_signature="v")
+    def Get(self, iface, name):
+        if iface != self.iface or name not in self.props:
+            raise Error("InvalidArguments", "no such property " + name)
+        return self.props[name]
+
+    @dbus.service.method(PROPS_IFACE, in_signature="s", out_signature="a{sv}")
+    def GetAll(self, iface):
+        return dict(self.props) if iface == self.iface else {}
+
+    @dbus.service.method(PROPS_IFACE, in_signature="ssv")
+    def Set(self, iface, name, value):
+        if iface != self.iface:
+            raise Error("InvalidArguments", "no such interface " + iface)
+        self.writable(name, value)
+
+    @dbus.service.signal(PROPS_IFACE, signature="sa{sv}as")
+    def PropertiesChanged(self, iface, changed, invalidated):
+        pass
+
+
+class Root(dbus.service.Object):
+    def __init__(self, daemon):
+        self.daemon = daemon
+        super().__init__(daemon.conn, "/")
+
+    @dbus.service.method(OM_IFACE, out_signature="a{oa{sa{sv}}}")
+    def GetManagedObjects(self):
+        return {dbus.ObjectPath(p): o.interfaces() for p, o in self.daemon.objects.items()}
+
+    @dbus.service.signal(OM_IFACE, signature="oa{sa{sv}}")
+    def InterfacesAdded(self, path, ifaces):
+        pass
+
+    @dbus.service.signal(OM_IFACE, signature="oas")
+    def InterfacesRemoved(self, path, ifaces):
+        pass
+
+
+class AgentManager(dbus.service.Object):
+    def __init__(self, daemon):
+        self.daemon = daemon
+        super().__init__(daemon.conn, "/org/bluez")
+
+    @dbus.service.method(AGENT_MANAGER_IFACE, in_signature="os", sender_keyword="sender")
+    def RegisterAgent(self, path, capability, sender=None):
+        if sender in self.daemon.agents:
+            raise Error("AlreadyExists", "agent already registered")
+        self.daemon.agents[sender] = (str(path), str(capability))
+        log("agent registered", sender, path, capability)
+
+    @dbus.service.method(AGENT_MANAGER_IFACE, in_signature="o", sender_keyword="sender")
+    def UnregisterAgent(self, path, sender=None):
+        self.daemon.agents.pop(sender, None)
+        if self.daemon.default_agent == sender:
+            self.daemon.default_agent = None
+
+    @dbus.service.method(AGENT_MANAGER_IFACE, in_signature="o", sender_keyword="sender")
+    def RequestDefaultAgent(self, path, sender=None):
+        if sender not in self.daemon.agents:
+            raise Error("DoesNotExist", "no agent registered")
+        self.daemon.default_agent = sender
+
+
+class Adapter(PropsObject):
+    iface = ADAPTER_IFACE
+
+    def __init__(self, daemon):
+        super().__init__(daemon, ADAPTER_PATH, {
+            "Address": dbus.String("00:1A:7D:DA:71:13"),
+            "AddressType": dbus.String("public"),
+            "Name": dbus.String("fakehost"),
+            "Alias": dbus.String("fakehost"),
+            "Powered": dbus.Boolean(daemon.world.powered),
+            "Discoverable": dbus.Boolean(False),
+            "Pairable": dbus.Boolean(True),
+            "Discovering": dbus.Boolean(False),
+            "UUIDs": dbus.Array([], signature="s"),
+        })
+        self.discovery_clients = set()
+        self.filter = {}
+        self.timer = GLib.timeout_add(ADVERT_PERIOD_MS, self.advertise)
+
+    def writable(self, name, value):
+        if name != "Powered":
+            raise Error("NotPermitted", "read-only property " + name)
+        self.daemon.set_powered(bool(value))
+
+    @dbus.service.method(ADAPTER_IFACE, in_signature="a{sv}", sender_keyword="sender")
+    def SetDiscoveryFilter(self, filt, sender=None):
+        self.filter = dict(filt)
+        self.daemon.last_filter = dict(filt)
+
+    @dbus.service.method(ADAPTER_IFACE, sender_keyword="sender")
+    def StartDiscovery(self, sender=None):
+        if not self.props["Powered"]:
+            raise Error("NotReady", "Resource Not Ready")
+        self.discovery_clients.add(sender)
+        self.set("Discovering", dbus.Boolean(True))
+        self.advertise()
+
+    @dbus.service.method(ADAPTER_IFACE, sender_keyword="sender")
+    def StopDiscovery(self, sender=None):
+        if sender not in self.discovery_clients:
+            raise Error("Failed", "No discovery started")
+        self.discovery_clients.discard(sender)
+        if not self.discovery_clients:
+            self.set("Discovering", dbus.Boolean(False))
+
+    @dbus.service.method(ADAPTER_IFACE, in_signature="o")
+    def RemoveDevice(self, path):
+        dev = self.daemon.objects.get(str(path))
+        if not isinstance(dev, Device):
+            raise Error("DoesNotExist", "no such device")
+        s = dev.sensor
+        self.daemon.drop_link(s)
+        s.paired = s.trusted = False
+        self.daemon.remove_object(dev)
+
+    @dbus.service.method(ADAPTER_IFACE, out_signature="as")
+    def GetDiscoveryFilters(self):
+        return ["UUIDs", "RSSI", "Pathloss", "Transport", "DuplicateData", "Discoverable", "Pattern"]
+
+    def matches(self, s):
+        uuids = [str(u).lower() for u in self.filter.get("UUIDs", [])]
+        if uuids and not (s.advertises and NUS_SERVICE in uuids):
+            return False
+        if "RSSI" in self.filter and s.rssi < int(self.filter["RSSI"]):
+            return False
+        return True
+
+    def advertise(self):
+        """Sensors in range that are not connected advertise; discovery reports them."""
+        if self.daemon.closed:
+            return False
+        if not self.props["Discovering"]:
+            return True
+        for s in list(self.daemon.world.sensors.values()):
+            if s.in_range and not s.connected and self.matches(s):
+                dev = self.daemon.device_for(s, create=True)
+                dev.props["RSSI"] = dbus.Int16(s.rssi)
+                dev.PropertiesChanged(DEVICE_IFACE, {"RSSI": dbus.Int16(s.rssi)}, [])
+        return True
+
+
+class Device(PropsObject):
+    iface = DEVICE_IFACE
+
+    def __init__(self, daemon, sensor):
+        self.sensor = sensor
+        path = ADAPTER_PATH + "/dev_" + sensor.addr.replace(":", "_")
+        super().__init__(daemon, path, {
+            "Address": dbus.String(sensor.addr),
+            "AddressType": dbus.String("public"),
+            "Name": dbus.String(sensor.name),
+            "Alias": dbus.String(sensor.name),
+            "Paired": dbus.Boolean(sensor.paired),
+            "Bonded": dbus.Boolean(sensor.paired),
+            "Trusted": dbus.Boolean(sensor.trusted),
+            "Blocked": dbus.Boolean(False),
+            "Connected": dbus.Boolean(False),
+            "ServicesResolved": dbus.Boolean(False),
+            "LegacyPairing": dbus.Boolean(False),
+            "UUIDs": dbus.Array([NUS_SERVICE] if sensor.advertises else [], signature="s"),
+            "Adapter": dbus.ObjectPath(ADAPTER_PATH),
+        })
+        self.gatt = []
+
+    def writable(self, name, value):
+        if name != "Trusted":
+            raise Error("NotPermitted", "read-only property " + name)
+        self.sensor.trusted = bool(value)
+        self.set("Trusted", dbus.Boolean(bool(value)))
+
+    def bring_up(self, ok, err):
+        """Connects the link: Connected=true then the reply, ServicesResolved later (as BlueZ does)."""
+        s = self.sensor
+        if not self.daemon.adapter or not self.daemon.adapter.props["Powered"]:
+            err(Error("NotReady", "Resource Not Ready"))
+            return
+        if s.connected:
+            ok()
+            return
+        if not s.in_range:
+            GLib.timeout_add(300, lambda: (err(Error("Failed", "le-connection-abort-by-local")), False)[1])
+            return
+
+        def connected():
+            if self.daemon.closed or s.connected or not s.in_range:
+                if not s.connected:
+                    err(Error("Failed", "le-connection-abort-by-local"))
+                return False
+            s.connected = True
+            s.notifying = False
+            self.set("Connected", dbus.Boolean(True))
+            ok()
+            GLib.timeout_add(RESOLVE_DELAY_MS, self.resolve)
+            return False
+
+        GLib.timeout_add(CONNECT_DELAY_MS, connected)
+
+    def resolve(self):
+        if self.daemon.closed or not self.sensor.connected or self.gatt:
+            return False
+        s = self.sensor
+        svc = GattService(self.daemon, self.path + "/service000a", self)
+        rx = Characteristic(self.daemon, svc.path + "/char000b", svc, NUS_RX, ["write", "write-without-response"])
+        tx = Characteristic(self.daemon, svc.path + "/char000d", svc, NUS_TX, ["notify"])
+        self.gatt = [svc, rx, tx]
+        for o in self.gatt:
+            self.daemon.add_object(o)
+        self.set("ServicesResolved", dbus.Boolean(True))
+        log("connected", s.addr, "mtu", s.mtu)
+        return False
+
+    def tear_down(self):
+        for o in reversed(self.gatt):
+            self.daemon.remove_object(o)
+        self.gatt = []
+        self.set("ServicesResolved", dbus.Boolean(False))
+        self.set("Connected", dbus.Boolean(False))
+
+    def rx(self):
+        return self.gatt[1] if self.gatt else None
+
+    def tx(self):
+        return self.gatt[2] if self.gatt else None
+
+    @dbus.service.method(DEVICE_IFACE, async_callbacks=("ok", "err"))
+    def Connect(self, ok, err):
+        self.sensor.connect_calls += 1
+        self.bring_up(ok, err)
+
+    @dbus.service.method(DEVICE_IFACE)
+    def Disconnect(self):
+        self.daemon.drop_link(self.sensor)
+
+    @dbus.service.method(DEVICE_IFACE, async_callbacks=("ok", "err"))
+    def Pair(self, ok, err):
+        s = self.sensor
+        s.pair_calls += 1
+        if s.paired:
+            err(Error("AlreadyExists", "Already Exists"))
+            return
+
+        def paired():
+            s.paired = True
+            self.set("Paired", dbus.Boolean(True))
+            self.set("Bonded", dbus.Boolean(True))
+            log("paired", s.addr)
+            ok()
+
+        def linked():
+            if s.passkey is None:
+                paired()  # Just Works started by us: real BlueZ does not ask the agent
+                return
+            self.daemon.ask_agent("RequestPasskey", "o", (dbus.ObjectPath(self.path),),
+                                  lambda key: paired() if int(key) == s.passkey else
+                                  err(Error("AuthenticationFailed", "wrong passkey")),
+                                  lambda e: err(Error("AuthenticationFailed", str(e))))
+
+        self.bring_up(linked, err)
+
+    @dbus.service.method(DEVICE_IFACE)
+    def CancelPairing(self):
+        pass
+
+
+class GattService(PropsObject):
+    iface = GATT_SERVICE_IFACE
+
+    def __init__(self, daemon, path, device):
+        super().__init__(daemon, path, {
+            "UUID": dbus.String(NUS_SERVICE),
+            "Device": dbus.ObjectPath(device.path),
+            "Primary": dbus.Boolean(True),
+        })
+
+
+class Characteristic(PropsObject):
+    iface = GATT_CHAR_IFACE
+
+    def __init__(self, daemon, path, service, uuid, flags):
+        self.device = service.props["Device"]
+        self.sensor = daemon.objects[str(self.device)].sensor
+        super().__init__(daemon, path, {
+            "UUID": dbus.String(uuid),
+            "Service": dbus.ObjectPath(service.path),
+            "Value": dbus.Array([], signature="y"),
+            "Notifying": dbus.Boolean(False),
+            "Flags": dbus.Array(flags, signature="s"),
+            "MTU": dbus.UInt16(self.sensor.mtu),
+        })
+
+    @dbus.service.method(GATT_CHAR_IFACE, in_signature="aya{sv}", async_callbacks=("ok", "err"))
+    def WriteValue(self, value, options, ok, err):
+        s = self.sensor
+        if "write" not in self.props["Flags"]:
+            err(Error("NotPermitted", "Write not permitted"))
+            return
+        if s.writing:
+            s.write_errors += 1
+            err(Error("InProgress", "In Progress"))
+            return
+        if len(value) > s.mtu - 3:
+            s.write_errors += 1
+            err(Error("Failed", "Operation failed with ATT error: 0x0d (value too long for MTU %d)" % s.mtu))
+            return
+        if str(options.get("type", "")) != "command":
+            s.write_errors += 1
+        s.writing = True
+        s.written.append(bytes(value))
+
+        def done():
+            s.writing = False
+            ok()
+            return False
+
+        GLib.timeout_add(WRITE_DELAY_MS, done)
+
+    @dbus.service.method(GATT_CHAR_IFACE, in_signature="a{sv}", out_signature="ay")
+    def ReadValue(self, options):
+        return self.props["Value"]
+
+    @dbus.service.method(GATT_CHAR_IFACE)
+    def StartNotify(self):
+        if "notify" not in self.props["Flags"]:
+            raise Error("NotSupported", "Operation is not supported")
+        self.sensor.notifying = True
+        self.set("Notifying", dbus.Boolean(True))
+
+    @dbus.service.method(GATT_CHAR_IFACE)
+    def StopNotify(self):
+        self.sensor.notifying = False
+        self.set("Notifying", dbus.Boolean(False))
+
+
+class Daemon:
+    """One bluetoothd instance: its own bus connection, so a restart gets a new unique name."""
+
+    def __init__(self, world, address):
+        self.world = world
+        self.closed = False
+        self.conn = dbus.bus.BusConnection(address)
+        self.objects = {}
+        self.agents = {}
+        self.default_agent = None
+        self.last_filter = {}
+        self.adapter = None
+        self.root = Root(self)
+        self.agent_manager = AgentManager(self)
+        if world.adapter_present:
+            self.add_adapter()
+        self.conn.request_name(BLUEZ)
+        log("org.bluez owned by", self.conn.get_unique_name())
+
+    def add_adapter(self):
+        self.adapter = Adapter(self)
+        self.add_object(self.adapter)
+        for s in self.world.sensors.values():
+            if s.paired:  # bonds persist across restarts
+                self.device_for(s, create=True)
+
+    def remove_adapter(self):
+        if not self.adapter:
+            return
+        for s in self.world.sensors.values():
+            self.drop_link(s)
+        for p in sorted([p for p in self.objects if p.startswith(ADAPTER_PATH + "/")], reverse=True):
+            self.remove_object(self.objects[p])
+        self.remove_object(self.adapter)
+        GLib.source_remove(self.adapter.timer)
+        self.adapter = None
+
+    def shutdown(self):
+        self.closed = True
+        for s in self.world.sensors.values():
+            s.connected = s.notifying = s.writing = False
+        if self.adapter:
+            GLib.source_remove(self.adapter.timer)
+        for o in list(self.objects.values()) + [self.root, self.agent_manager]:
+            o.remove_from_connection()
+        self.conn.release_name(BLUEZ)
+        self.conn.close()
+
+    def add_object(self, obj):
+        self.objects[obj.path] = obj
+        self.root.InterfacesAdded(dbus.ObjectPath(obj.path), obj.interfaces())
+
+    def remove_object(self, obj):
+        if self.objects.get(obj.path) is obj:
+            del self.objects[obj.path]
+            self.root.InterfacesRemoved(dbus.ObjectPath(obj.path), [obj.iface])
+            obj.remove_from_connection()
+
+    def device_for(self, sensor, create=False):
+        path = ADAPTER_PATH + "/dev_" + sensor.addr.replace(":", "_")
+        dev = self.objects.get(path)
+        if dev is None and create and self.adapter:
+            dev = Device(self, sensor)
+            self.add_object(dev)
+        return dev
+
+    def drop_link(self, sensor):
+        sensor.notifying = sensor.writing = False
+        if not sensor.connected:
+            return
+        sensor.connected = False
+        dev = self.device_for(sensor)
+        if dev:
+            dev.tear_down()
+        log("link dropped", sensor.addr)
+
+    def set_powered(self, on):
+        if on and self.world.blocked:
+            raise Error("Blocked", "Blocked through rfkill")
+        self.world.powered = on
+        if not self.adapter:
+            return
+        if not on:
+            for s in self.world.sensors.values():
+                self.drop_link(s)
+            self.adapter.discovery_clients.clear()
+            self.adapter.set("Discovering", dbus.Boolean(False))
+        self.adapter.set("Powered", dbus.Boolean(on))
+
+    def ask_agent(self, method, signature, args, reply, error):
+        if not self.default_agent:
+            error("no agent")
+            return
+        _, path = self.agents[self.default_agent]
+        self.conn.call_async(self.default_agent, path, "org.bluez.Agent1", method, signature, args,
+                             reply, error)
+
+
+class Control(dbus.service.Object):
+    def __init__(self, conn, world, address):
+        self.world = world
+        self.address = address
+        self.daemon = Daemon(world, address)
+        super().__init__(conn, "/test")
+
+    def sensor(self, addr):
+        s = self.world.sensors.get(str(addr).upper())
+        if s is None:
+            raise dbus.DBusException("no sensor " + addr, name="org.example.FakeBlueZ.Error.NoSensor")
+        return s
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="ssnb")
+    def AddSensor(self, addr, name, rssi, advertises):
+        s = Sensor(str(addr), str(name), int(rssi), bool(advertises))
+        self.world.sensors[s.addr] = s
+        if self.daemon.adapter:
+            self.daemon.adapter.advertise()
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="si")
+    def SetPasskey(self, addr, passkey):
+        self.sensor(addr).passkey = None if passkey < 0 else int(passkey)
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="sb")
+    def SetInRange(self, addr, in_range):
+        s = self.sensor(addr)
+        s.in_range = bool(in_range)
+        if not in_range:
+            self.daemon.drop_link(s)
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="sq")
+    def SetMtu(self, addr, mtu):
+        s = self.sensor(addr)
+        s.mtu = int(mtu)
+        dev = self.daemon.device_for(s)
+        if dev:
+            for c in dev.gatt[1:]:
+                c.set("MTU", dbus.UInt16(s.mtu))
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="say", out_signature="b")
+    def Notify(self, addr, value):
+        """One notification on TX (at most MTU - 3 bytes, as the radio allows)."""
+        s = self.sensor(addr)
+        dev = self.daemon.device_for(s)
+        if not (dev and s.connected and s.notifying and dev.tx()) or len(value) > s.mtu - 3:
+            return False
+        dev.tx().set("Value", dbus.Array(bytes(value), signature="y"))
+        return True
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="s")
+    def DropLink(self, addr):
+        self.daemon.drop_link(self.sensor(addr))
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="b")
+    def SetPowered(self, on):
+        self.daemon.set_powered(bool(on))
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="b")
+    def SetBlocked(self, blocked):
+        self.world.blocked = bool(blocked)
+        if blocked and self.world.powered:
+            self.daemon.set_powered(False)
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="b")
+    def SetAdapterPresent(self, present):
+        self.world.adapter_present = bool(present)
+        if present and not self.daemon.adapter:
+            self.daemon.add_adapter()
+        elif not present:
+            self.daemon.remove_adapter()
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="u")
+    def Restart(self, down_ms):
+        """bluetoothd exits (objects vanish without InterfacesRemoved) and comes back later."""
+        self.daemon.shutdown()
+        self.daemon = None
+
+        def back():
+            self.daemon = Daemon(self.world, self.address)
+            return False
+
+        GLib.timeout_add(int(down_ms), back)
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="s", out_signature="aay")
+    def Written(self, addr):
+        return [dbus.ByteArray(w) for w in self.sensor(addr).written]
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="s")
+    def ClearWritten(self, addr):
+        self.sensor(addr).written = []
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="s", out_signature="a{sv}")
+    def State(self, addr):
+        s = self.sensor(addr)
+        dev = self.daemon.device_for(s) if self.daemon else None
+        return {
+            "exists": dbus.Boolean(dev is not None),
+            "connected": dbus.Boolean(s.connected),
+            "paired": dbus.Boolean(s.paired),
+            "trusted": dbus.Boolean(s.trusted),
+            "notifying": dbus.Boolean(s.notifying),
+            "connect_calls": dbus.UInt32(s.connect_calls),
+            "pair_calls": dbus.UInt32(s.pair_calls),
+            "write_errors": dbus.UInt32(s.write_errors),
+            "mtu": dbus.UInt16(s.mtu),
+        }
+
+    @dbus.service.method(CONTROL_IFACE, out_signature="a{sv}")
+    def Adapter(self):
+        d = self.daemon
+        a = d.adapter if d else None
+        agent = d.agents.get(d.default_agent, ("", "")) if d else ("", "")
+        return {
+            "up": dbus.Boolean(d is not None),
+            "powered": dbus.Boolean(bool(a and a.props["Powered"])),
+            "discovering": dbus.Boolean(bool(a and a.props["Discovering"])),
+            "filter": dbus.Dictionary(d.last_filter if d else {}, signature="sv"),
+            "agent_path": dbus.String(agent[0]),
+            "agent_capability": dbus.String(agent[1]),
+        }
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="s", out_signature="s", async_callbacks=("ok", "err"))
+    def SensorPair(self, addr, ok, err):
+        """The sensor starts pairing (it connected to us): BlueZ asks the default agent to confirm."""
+        s = self.sensor(addr)
+        d = self.daemon
+        dev = d.device_for(s, create=True)
+
+        def accepted(*_):
+            s.paired = True
+            dev.set("Paired", dbus.Boolean(True))
+            dev.set("Bonded", dbus.Boolean(True))
+            ok("accepted")
+
+        def rejected(e):
+            ok(e.get_dbus_name() if isinstance(e, dbus.DBusException) else str(e))
+
+        d.ask_agent("RequestConfirmation", "ou", (dbus.ObjectPath(dev.path), dbus.UInt32(123456)), accepted,
+                    rejected)
+
+
+def main():
+    dbus.mainloop.glib.DBusGMainLoop(set_as_default=True)
+    address = os.environ["DBUS_SYSTEM_BUS_ADDRESS"]
+    control_conn = dbus.bus.BusConnection(address)
+    Control(control_conn, World(), address)
+    control_conn.request_name("org.example.FakeBlueZ")
+    print("ready", flush=True)
+    GLib.MainLoop().run()
+
+
+if __name__ == "__main__":
+    main()
