@@ -534,7 +534,7 @@ class Daemon:
         if not self.default_agent:
             error("no agent")
             return
-        _, path = self.agents[self.default_agent]
+        path, _ = self.agents[self.default_agent]
         self.conn.call_async(self.default_agent, path, "org.bluez.Agent1", method, signature, args,
                              reply, error)
 
