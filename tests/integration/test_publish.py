@@ -58,8 +58,10 @@ def test_qos2_duplicate_publish_before_pubrel_not_forwarded_twice(sensor, observ
     sensor.expect(sn.PUBREC, timeout=10, msg_id=mid)
     sensor.send(sn.pubrel(mid))
     sensor.expect(sn.PUBCOMP, timeout=10, msg_id=mid)
-    # A barrier on the same topic through the same session: anything forwarded before it has arrived.
-    sensor.publish(tid, b"barrier", qos=1)
+    observer.wait_payload("dup/q2", b"exactly once")
+    # A QoS 2 barrier on the same topic through the same session: a duplicate forwarded before it
+    # would reach the observer before it (same publisher, topic and QoS: ordered).
+    sensor.publish(tid, b"barrier", qos=2)
     observer.wait_payload("dup/q2", b"barrier")
     got = [m.payload for m in observer.on("dup/q2")]
     assert got.count(b"exactly once") == 1, got
@@ -109,7 +111,7 @@ def test_topic_ids_are_per_client(sensors, observer):
 
 @pytest.mark.parametrize("kind", ["predefined", "short"])
 def test_qos_minus_one_without_connect(gateway, sensors, observer, kind):
-    observer.subscribe("#", qos=0)
+    observer.subscribe("#", qos=2)  # so the QoS it was forwarded at shows
     gateway.wait_advertise(timeout=3)  # broker link is up (ADVERTISE only while reachable)
     s = sensors("qos-1")
     if kind == "predefined":

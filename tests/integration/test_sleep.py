@@ -55,6 +55,7 @@ def test_sleeping_sensor_wakes_from_a_new_address(sensors, observer, client_id):
     # A sleeping sensor is found by the ClientId in PINGREQ (its NAT port may have changed).
     before = sensors("before")
     _sleep_and_fill(before, observer, client_id, "sleep/nat", [(b"buffered", 1)])
+    before.expect_nothing(1.0)  # asleep: buffered (and gives the broker time to pass it on)
     after = sensors("after")
     after.pingreq(client_id)
     assert after.receive_publish().data == b"buffered"
