@@ -4,6 +4,8 @@ Sleep durations 2-10 s (sleep timer = duration + 50 % below a minute).
 """
 import time
 
+import pytest
+
 import mqttsn_packets as sn
 
 WILL_TIMEOUT = 12  # generous upper bound for "lost" detection; the tests assert behaviour, not speed
@@ -112,3 +114,56 @@ def test_sleep_duration_can_be_changed(sensor, observer, client_id):
     sensor.disconnect(duration=600)
     sensor.disconnect(duration=2)  # new, shorter duration: expiry now comes soon
     observer.wait_payload("will/change", b"lost", timeout=WILL_TIMEOUT)
+
+
+def test_pingresp_only_after_last_buffered_message_acknowledged(sensor, observer, client_id):
+    _sleep_and_fill(sensor, observer, client_id, "sleep/ackfirst", [(b"a", 1), (b"b", 1)])
+    sensor.expect_nothing(1.0)
+    sensor.pingreq(client_id)
+    first = sensor.expect(sn.PUBLISH)
+    assert first.data == b"a"
+    sensor.expect_nothing(0.4)  # one QoS 1 in flight: "b" waits for our PUBACK (Tretry is 0.7 s)
+    sensor.send(sn.puback(first.topic_id, first.msg_id))
+    last = sensor.expect(sn.PUBLISH)
+    assert last.data == b"b"
+    sensor.expect_nothing(0.4)  # no PINGRESP before the last one is acknowledged
+    sensor.send(sn.puback(last.topic_id, last.msg_id))
+    sensor.expect(sn.PINGRESP)
+
+
+def test_wildcard_topic_buffered_while_asleep_is_registered_on_wake(sensor, observer, client_id):
+    sensor.connect(client_id)
+    sensor.subscribe("sleepwc/#", qos=1)
+    sensor.disconnect(duration=10)
+    observer.publish("sleepwc/new", b"needs a REGISTER", qos=1)
+    sensor.expect_nothing(1.0)
+    sensor.pingreq(client_id)
+    reg = sensor.expect(sn.REGISTER, topic_name="sleepwc/new")
+    sensor.send(sn.regack(reg.topic_id, reg.msg_id))
+    p = sensor.expect(sn.PUBLISH)
+    assert (p.topic_id, p.data) == (reg.topic_id, b"needs a REGISTER")
+    sensor.send(sn.puback(p.topic_id, p.msg_id))
+    sensor.expect(sn.PINGRESP)
+
+
+@pytest.mark.gateway_config(protocol={"max_buffered_per_client": 3})
+def test_sleep_buffer_bound_drops_oldest_qos0_first(sensor, observer, client_id):
+    sensor.connect(client_id)
+    sensor.subscribe("sleep/bound", qos=1)
+    sensor.disconnect(duration=10)
+    # Full after a, b, c; d pushes out the oldest QoS 0 (a), e the next oldest QoS 0 (c).
+    for payload, qos in [(b"a", 0), (b"b", 1), (b"c", 0), (b"d", 1), (b"e", 0)]:
+        observer.publish("sleep/bound", payload, qos=qos)
+        time.sleep(0.1)  # keep the broker's order to the gateway unambiguous
+    sensor.expect_nothing(1.0)
+    sensor.pingreq(client_id)
+    got = []
+    while True:
+        p = sensor.recv(5)
+        assert p is not None, sensor.history()
+        if p.type == sn.PINGRESP:
+            break
+        assert p.type == sn.PUBLISH, p
+        sensor.ack(p)
+        got.append(p.data)
+    assert got == [b"b", b"d", b"e"]
