@@ -1,6 +1,8 @@
 #include "broker_clients.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <thread>
 
 namespace bench {
 
@@ -9,7 +11,7 @@ mqtt::connect_options options() {
   mqtt::connect_options o;
   o.set_clean_session(true);
   o.set_keep_alive_interval(std::chrono::seconds(120));
-  o.set_max_inflight(1000);
+  o.set_max_inflight(65535);
   o.set_connect_timeout(std::chrono::seconds(20));
   return o;
 }
@@ -93,6 +95,46 @@ std::string Publishers::connect() {
     return std::string("direct publishers: ") + e.what();
   }
   return {};
+}
+
+namespace {
+// Records when each connect completed (runs on Paho's thread).
+class ConnectTimes : public mqtt::iaction_listener {
+ public:
+  explicit ConnectTimes(std::size_t n) : done_(n) {
+    for (auto& d : done_) d.store(0);
+  }
+  std::vector<std::atomic<std::int64_t>> done_;
+
+ private:
+  void on_success(const mqtt::token& tok) override {
+    done_[reinterpret_cast<std::uintptr_t>(tok.get_user_context())].store(now_ns());
+  }
+  void on_failure(const mqtt::token&) override {}
+};
+}  // namespace
+
+std::vector<std::int64_t> Publishers::connect_timed(int timeout_ms, const std::function<void()>& after_issue) {
+  ConnectTimes times(clients_.size());
+  const auto start = now_ns();
+  try {
+    for (std::size_t i = 0; i < clients_.size(); ++i) {
+      clients_[i]->connect(options(), reinterpret_cast<void*>(i), times);
+    }
+  } catch (const mqtt::exception&) {
+  }
+  if (after_issue) after_issue();
+  std::vector<std::int64_t> result(clients_.size(), 0);
+  const auto deadline = start + std::int64_t{timeout_ms} * 1'000'000;
+  for (std::size_t i = 0; i < clients_.size(); ++i) {
+    while (times.done_[i].load() == 0 && now_ns() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const auto t = times.done_[i].load();
+    result[i] = t == 0 ? 0 : t - start;
+  }
+  disconnect();  // before `times` goes away
+  return result;
 }
 
 bool Publishers::publish(std::size_t i, const std::string& topic, const std::uint8_t* data,

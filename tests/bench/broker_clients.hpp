@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +52,10 @@ class Publishers : public mqtt::callback {
   Publishers(const std::string& uri, std::size_t count, const std::string& id_prefix);
   ~Publishers() override;
   std::string connect();
+  // Connects all at once; each client's connect time in ns (0: failed / timed out).
+  // `after_issue` runs once all connects are issued.
+  std::vector<std::int64_t> connect_timed(int timeout_ms, const std::function<void()>& after_issue = {});
+  mqtt::async_client& client(std::size_t i) { return *clients_[i]; }
   // Never blocks; false when Paho refused (counted in failed()).
   bool publish(std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size, int qos);
   std::uint64_t acked() const noexcept { return acked_.load(); }

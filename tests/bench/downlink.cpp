@@ -72,7 +72,7 @@ std::string run_downlink(Rig& rig, const Options& opt, Results& results) {
             [&](std::uint32_t seq) {
               const std::size_t i = cursor++ % n;
               write_stamp(payload, Stamp{phase, seq, static_cast<std::uint32_t>(i), now_ns()});
-              return source.publish(i, topics[i], payload.data(), payload.size(), qos);
+              return source.publish(0, topics[i], payload.data(), payload.size(), qos);
             },
             [&](int wait_ms) { fleet.poll(wait_ms, handler); }, [&] { return received; },
             [&](std::uint64_t sent) { return received >= sent; });

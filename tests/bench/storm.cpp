@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "processes.hpp"
+#include "broker_clients.hpp"
 #include "mqttsn/codec.hpp"
 #include "scenarios.hpp"
 #include "stats.hpp"
@@ -114,6 +115,33 @@ std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& 
   return {};
 }
 
+// The ceiling for a transparent gateway: Paho clients connecting straight to mosquitto at once.
+// With `idle`, one more client of the same process is connected and silent beforehand, as the
+// gateway's own upstream client and its already connected sensors are.
+// With `wake`, that idle client then publishes once to a topic it subscribed to: the echo wakes
+// Paho's receive thread (a possible workaround for the runtime).
+void direct_storm(Rig& rig, std::size_t n, bool idle, bool wake, Results& results) {
+  Publishers idle_client(rig.broker_uri(), idle ? 1 : 0, "stidle-");
+  idle_client.connect();
+  if (wake) idle_client.client(0).subscribe("bench/wake", 0)->wait();
+  Publishers clients(rig.broker_uri(), n, "stdirect" + std::to_string(n) + "-");
+  const std::uint8_t byte = 0;
+  const auto times = clients.connect_timed(30000, [&] {
+    if (wake) idle_client.publish(0, "bench/wake", &byte, 1, 0);
+  });
+  std::vector<std::int64_t> ok;
+  for (const auto t : times) {
+    if (t > 0) ok.push_back(t);
+  }
+  const auto last = ok.empty() ? 0 : *std::max_element(ok.begin(), ok.end());
+  const auto lat = percentiles(ok);
+  results.storm.add({text(wake ? "direct Paho burst, idle client + wake echo" : idle ? "direct Paho burst, 1 idle client" : "direct Paho burst"), num(std::uint64_t{n}), text("-"), num(std::uint64_t{ok.size()}),
+                     num(std::uint64_t{0}), num(std::uint64_t{n - ok.size()}),
+                     num(static_cast<double>(last) / 1e6, 1), num(lat.p50_ms, 2), num(lat.p99_ms, 2),
+                     num(lat.max_ms, 2), text("-")});
+  progress(std::string("direct Paho connect burst") + (idle ? " (1 idle client)" : "") + " n=" + std::to_string(n) + ": p50 " + std::to_string(lat.p50_ms) + " ms");
+}
+
 }  // namespace
 
 std::string run_storm(Rig& rig, const Options& opt, Results& results) {
@@ -122,6 +150,10 @@ std::string run_storm(Rig& rig, const Options& opt, Results& results) {
   for (const std::size_t n : sizes) {
     if (auto err = storm(rig, opt, StormSpec{"burst", n, 0}, results); !err.empty()) return err;
   }
+  const std::size_t direct_n = opt.quick ? 200 : 1000;
+  direct_storm(rig, direct_n, false, false, results);
+  direct_storm(rig, direct_n, true, false, results);
+  direct_storm(rig, direct_n, true, true, results);
   const std::size_t paced = opt.quick ? 200 : 2000;
   if (auto err = storm(rig, opt, StormSpec{"paced 1/ms", paced, 1'000'000}, results); !err.empty()) {
     return err;
