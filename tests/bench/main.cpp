@@ -2,6 +2,7 @@
 // against a real mosquitto on loopback (docs/benchmarks.md). Every step is bounded in time.
 #include <CLI/CLI.hpp>
 
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--mosquitto", opt.mosquitto, "mosquitto executable");
   app.add_option("--duration", opt.duration_s, "seconds per measured step (default 2, 0.5 with --quick)")
       ->check(CLI::Range(0.1, 60.0));
+  std::string json_file;
+  app.add_option("--json-file", json_file, "also write the JSON to this file");
   app.add_flag("--keep", opt.keep, "keep the temporary directory with configs and logs");
   CLI11_PARSE(app, argc, argv);
 
@@ -59,6 +62,10 @@ int main(int argc, char** argv) {
     if (!t->rows.empty()) tables.push_back(*t);
   }
   tables.push_back(bench::targets_table(results));
+  if (!json_file.empty()) {
+    std::ofstream f(json_file);
+    bench::print_json(f, tables, command.str());
+  }
   if (opt.json) {
     bench::print_json(std::cout, tables, command.str());
   } else {
