@@ -16,6 +16,7 @@ import tempfile
 def main():
     unit, exe = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else "/bin/true")
     config = sys.argv[3] if len(sys.argv) > 3 else "/dev/null"
+    exe, config = os.path.abspath(exe), os.path.abspath(config)  # unit files need absolute paths
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         print("systemd-analyze not found: skipped")
