@@ -85,3 +85,15 @@ def test_clean_session_true_drops_subscriptions(sensors, observer, client_id):
     observer.publish("cs/barrier", b"barrier", qos=1)
     p = again.receive_publish()
     assert (p.topic_id, p.data) == (barrier.topic_id, b"barrier"), again.history()
+
+
+def test_clean_session_false_topic_registrations_survive_reconnect(sensors, observer, client_id):
+    observer.subscribe("csreg/#", qos=1)
+    first = sensors("first")
+    first.connect(client_id, clean=False)
+    tid = first.register("csreg/up")
+    first.disconnect()
+    again = sensors("again")
+    again.connect(client_id, clean=False)
+    again.publish(tid, b"old id still valid", qos=1)  # PUBACK accepted, no REGISTER needed
+    observer.wait_payload("csreg/up", b"old id still valid")
