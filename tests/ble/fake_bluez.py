@@ -341,8 +341,8 @@ class Device(PropsObject):
     def Disconnect(self):
         self.daemon.drop_link(self.sensor)
 
-    @dbus.service.method(DEVICE_IFACE, async_callbacks=("ok", "err"))
-    def Pair(self, ok, err):
+    @dbus.service.method(DEVICE_IFACE, async_callbacks=("ok", "err"), sender_keyword="sender")
+    def Pair(self, ok, err, sender=None):
         s = self.sensor
         s.pair_calls += 1
         if s.paired:
@@ -360,10 +360,11 @@ class Device(PropsObject):
             if s.passkey is None:
                 paired()  # Just Works started by us: real BlueZ does not ask the agent
                 return
+            # BlueZ asks the agent of the client that called Pair, else the default agent.
             self.daemon.ask_agent("RequestPasskey", "o", (dbus.ObjectPath(self.path),),
                                   lambda key: paired() if int(key) == s.passkey else
                                   err(Error("AuthenticationFailed", "wrong passkey")),
-                                  lambda e: err(Error("AuthenticationFailed", str(e))))
+                                  lambda e: err(Error("AuthenticationFailed", str(e))), sender)
 
         self.bring_up(linked, err)
 
@@ -530,13 +531,13 @@ class Daemon:
             self.adapter.set("Discovering", dbus.Boolean(False))
         self.adapter.set("Powered", dbus.Boolean(on))
 
-    def ask_agent(self, method, signature, args, reply, error):
-        if not self.default_agent:
+    def ask_agent(self, method, signature, args, reply, error, requester=None):
+        owner = requester if requester in self.agents else self.default_agent
+        if not owner:
             error("no agent")
             return
-        path, _ = self.agents[self.default_agent]
-        self.conn.call_async(self.default_agent, path, "org.bluez.Agent1", method, signature, args,
-                             reply, error)
+        path, _ = self.agents[owner]
+        self.conn.call_async(owner, path, "org.bluez.Agent1", method, signature, args, reply, error)
 
 
 class Control(dbus.service.Object):

@@ -659,18 +659,11 @@ struct BleTransport::Impl {
   // Connected went false.
   void link_lost(Device& d) {
     if (d.state == State::Pairing || d.state == State::Connecting) return;  // their reply will say
-    const bool was_up = d.state == State::Resolving || d.state == State::Subscribing || d.state == State::Ready;
-    link_down(d, "link lost");
-    if (was_up) {
-      ++d.epoch;
-      d.state = State::Backoff;
-      d.wake_on_advert = true;
-      d.retry_at = Clock::now() + d.backoff;
-      spdlog::info("BLE: {} disconnected; reconnecting", d.address);
-    }
+    link_down(d, "disconnected");
   }
 
-  // Forgets link-level state: queued writes, partial messages, characteristic proxies.
+  // Forgets link-level state: queued writes, partial messages, characteristic proxies. A link that
+  // was up is retried after the back-off, or as soon as the (sleeping) sensor advertises again.
   void link_down(Device& d, const char* reason) {
     if (!d.queue.empty()) spdlog::debug("BLE: {}: {} queued chunks dropped ({})", d.address, d.queue.size(), reason);
     d.queue.clear();
@@ -681,7 +674,9 @@ struct BleTransport::Impl {
     if (d.state == State::Ready || d.state == State::Subscribing || d.state == State::Resolving) {
       ++d.epoch;
       d.state = State::Backoff;
+      d.wake_on_advert = true;
       d.retry_at = Clock::now() + d.backoff;
+      spdlog::info("BLE: {} link down ({}); reconnecting", d.address, reason);
     }
   }
 
