@@ -1,4 +1,6 @@
 """Gateway retransmission (Tretry 0.7 s, Nretry 2), in-flight limit, CleanSession=false, issue 4."""
+import pytest
+
 import mqttsn_packets as sn
 
 WILL_TIMEOUT = 12  # generous upper bound for "lost" detection; the tests assert behaviour, not speed
@@ -47,6 +49,7 @@ def test_unacknowledged_register_is_retransmitted_then_client_lost(gateway, sens
     assert all((p.msg_id, p.topic_id, p.topic_name) == (first.msg_id, first.topic_id, "rr/x") for p in retries)
     observer.wait_payload("will/reg", b"lost by REGISTER retries", timeout=WILL_TIMEOUT)
 
+@pytest.mark.gateway_config(protocol={"retry_interval_ms": 4000})
 def test_one_downlink_qos1_in_flight_at_a_time(sensor, observer, client_id):
     sensor.connect(client_id)
     sensor.subscribe("inflight/t", qos=1)
@@ -54,7 +57,7 @@ def test_one_downlink_qos1_in_flight_at_a_time(sensor, observer, client_id):
         observer.publish("inflight/t", b"m%d" % i, qos=1)
     p = sensor.expect(sn.PUBLISH)
     assert p.data == b"m0"
-    sensor.expect_nothing(0.4)  # the next one waits for our PUBACK (Tretry is 0.7 s)
+    sensor.expect_nothing(1.5)  # the next one waits for our PUBACK (Tretry is 4 s here)
     sensor.send(sn.puback(p.topic_id, p.msg_id))
     assert [sensor.receive_publish().data for _ in range(2)] == [b"m1", b"m2"]
 

@@ -116,17 +116,18 @@ def test_sleep_duration_can_be_changed(sensor, observer, client_id):
     observer.wait_payload("will/change", b"lost", timeout=WILL_TIMEOUT)
 
 
+@pytest.mark.gateway_config(protocol={"retry_interval_ms": 4000})
 def test_pingresp_only_after_last_buffered_message_acknowledged(sensor, observer, client_id):
     _sleep_and_fill(sensor, observer, client_id, "sleep/ackfirst", [(b"a", 1), (b"b", 1)])
     sensor.expect_nothing(1.0)
     sensor.pingreq(client_id)
     first = sensor.expect(sn.PUBLISH)
     assert first.data == b"a"
-    sensor.expect_nothing(0.4)  # one QoS 1 in flight: "b" waits for our PUBACK (Tretry is 0.7 s)
+    sensor.expect_nothing(1.0)  # one QoS 1 in flight: "b" waits for our PUBACK (Tretry is 4 s here)
     sensor.send(sn.puback(first.topic_id, first.msg_id))
     last = sensor.expect(sn.PUBLISH)
     assert last.data == b"b"
-    sensor.expect_nothing(0.4)  # no PINGRESP before the last one is acknowledged
+    sensor.expect_nothing(1.0)  # no PINGRESP before the last one is acknowledged
     sensor.send(sn.puback(last.topic_id, last.msg_id))
     sensor.expect(sn.PINGRESP)
 
