@@ -63,7 +63,8 @@ std::variant<Header, DecodeFailure> read_header(std::span<const std::uint8_t> d)
   }
   h.header_len = length_len + 1;
   if (h.length < h.header_len) return failure(DecodeError::BadLength, std::nullopt, "Length");
-  if (d.size() < h.header_len) return failure(DecodeError::TruncatedHeader, std::nullopt, "MsgType");
+  if (d.size() < h.header_len)
+    return failure(DecodeError::TruncatedHeader, std::nullopt, "MsgType");
   const std::uint8_t t = d[length_len];
   if (!is_defined_type(t)) return failure(DecodeError::ReservedType, std::nullopt, "MsgType");
   h.type = static_cast<MsgType>(t);
@@ -186,8 +187,7 @@ DecodeResult decode_body(MsgType type, std::span<const std::uint8_t> body) {
     }
     case MsgType::CONNECT: {
       Connect m;
-      if (!r.flags(m.flags) || !r.u8(m.protocol_id, "ProtocolId") ||
-          !r.u16(m.duration, "Duration"))
+      if (!r.flags(m.flags) || !r.u8(m.protocol_id, "ProtocolId") || !r.u16(m.duration, "Duration"))
         return r.error;
       m.client_id = r.rest_string();
       if (m.client_id.empty()) {
@@ -455,10 +455,18 @@ void encode_body(const Message& msg, Bytes& out) {
 std::uint8_t encode_flags(const Flags& f) noexcept {
   std::uint8_t qos = 0;
   switch (f.qos) {
-    case QoS::AtMostOnce: qos = 0b00; break;
-    case QoS::AtLeastOnce: qos = 0b01; break;
-    case QoS::ExactlyOnce: qos = 0b10; break;
-    case QoS::MinusOne: qos = 0b11; break;
+    case QoS::AtMostOnce:
+      qos = 0b00;
+      break;
+    case QoS::AtLeastOnce:
+      qos = 0b01;
+      break;
+    case QoS::ExactlyOnce:
+      qos = 0b10;
+      break;
+    case QoS::MinusOne:
+      qos = 0b11;
+      break;
   }
   unsigned octet = (f.dup ? kDupBit : 0u) | (unsigned{qos} << kQosShift) |
                    (f.retain ? kRetainBit : 0u) | (f.will ? kWillBit : 0u) |
@@ -473,10 +481,18 @@ std::optional<Flags> decode_flags(std::uint8_t octet) noexcept {
   Flags f;
   f.dup = (octet & kDupBit) != 0;
   switch ((octet >> kQosShift) & kQosMask) {
-    case 0b00: f.qos = QoS::AtMostOnce; break;
-    case 0b01: f.qos = QoS::AtLeastOnce; break;
-    case 0b10: f.qos = QoS::ExactlyOnce; break;
-    default: f.qos = QoS::MinusOne; break;
+    case 0b00:
+      f.qos = QoS::AtMostOnce;
+      break;
+    case 0b01:
+      f.qos = QoS::AtLeastOnce;
+      break;
+    case 0b10:
+      f.qos = QoS::ExactlyOnce;
+      break;
+    default:
+      f.qos = QoS::MinusOne;
+      break;
   }
   f.retain = (octet & kRetainBit) != 0;
   f.will = (octet & kWillBit) != 0;

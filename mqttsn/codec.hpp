@@ -32,8 +32,8 @@ enum class DecodeError : std::uint8_t {
 
 struct DecodeFailure {
   DecodeError error = DecodeError::Empty;
-  std::optional<MsgType> type;  // the message type, when it was read
-  std::string_view field;       // spec field name involved ("TopicId", "Flags", ...) or empty
+  std::optional<MsgType> type;       // the message type, when it was read
+  std::string_view field;            // spec field name involved ("TopicId", "Flags", ...) or empty
   std::optional<DecodeError> inner;  // for BadInnerMessage: the inner frame's error
   friend bool operator==(const DecodeFailure&, const DecodeFailure&) = default;
 };

@@ -9,7 +9,9 @@ namespace {
 
 constexpr std::size_t kMaxShownOctets = 32;  // longer payloads are cut, with their size shown
 
-void append_uint(std::string& s, unsigned v) { s += std::to_string(v); }
+void append_uint(std::string& s, unsigned v) {
+  s += std::to_string(v);
+}
 
 void append_hex_octet(std::string& s, std::uint8_t b) {
   constexpr char digits[] = "0123456789ABCDEF";
@@ -191,82 +193,134 @@ std::string describe(const Message& msg) {
 
 std::string_view to_string(MsgType t) noexcept {
   switch (t) {
-    case MsgType::ADVERTISE: return "ADVERTISE";
-    case MsgType::SEARCHGW: return "SEARCHGW";
-    case MsgType::GWINFO: return "GWINFO";
-    case MsgType::CONNECT: return "CONNECT";
-    case MsgType::CONNACK: return "CONNACK";
-    case MsgType::WILLTOPICREQ: return "WILLTOPICREQ";
-    case MsgType::WILLTOPIC: return "WILLTOPIC";
-    case MsgType::WILLMSGREQ: return "WILLMSGREQ";
-    case MsgType::WILLMSG: return "WILLMSG";
-    case MsgType::REGISTER: return "REGISTER";
-    case MsgType::REGACK: return "REGACK";
-    case MsgType::PUBLISH: return "PUBLISH";
-    case MsgType::PUBACK: return "PUBACK";
-    case MsgType::PUBCOMP: return "PUBCOMP";
-    case MsgType::PUBREC: return "PUBREC";
-    case MsgType::PUBREL: return "PUBREL";
-    case MsgType::SUBSCRIBE: return "SUBSCRIBE";
-    case MsgType::SUBACK: return "SUBACK";
-    case MsgType::UNSUBSCRIBE: return "UNSUBSCRIBE";
-    case MsgType::UNSUBACK: return "UNSUBACK";
-    case MsgType::PINGREQ: return "PINGREQ";
-    case MsgType::PINGRESP: return "PINGRESP";
-    case MsgType::DISCONNECT: return "DISCONNECT";
-    case MsgType::WILLTOPICUPD: return "WILLTOPICUPD";
-    case MsgType::WILLTOPICRESP: return "WILLTOPICRESP";
-    case MsgType::WILLMSGUPD: return "WILLMSGUPD";
-    case MsgType::WILLMSGRESP: return "WILLMSGRESP";
-    case MsgType::ENCAPSULATED: return "ENCAPSULATED";
+    case MsgType::ADVERTISE:
+      return "ADVERTISE";
+    case MsgType::SEARCHGW:
+      return "SEARCHGW";
+    case MsgType::GWINFO:
+      return "GWINFO";
+    case MsgType::CONNECT:
+      return "CONNECT";
+    case MsgType::CONNACK:
+      return "CONNACK";
+    case MsgType::WILLTOPICREQ:
+      return "WILLTOPICREQ";
+    case MsgType::WILLTOPIC:
+      return "WILLTOPIC";
+    case MsgType::WILLMSGREQ:
+      return "WILLMSGREQ";
+    case MsgType::WILLMSG:
+      return "WILLMSG";
+    case MsgType::REGISTER:
+      return "REGISTER";
+    case MsgType::REGACK:
+      return "REGACK";
+    case MsgType::PUBLISH:
+      return "PUBLISH";
+    case MsgType::PUBACK:
+      return "PUBACK";
+    case MsgType::PUBCOMP:
+      return "PUBCOMP";
+    case MsgType::PUBREC:
+      return "PUBREC";
+    case MsgType::PUBREL:
+      return "PUBREL";
+    case MsgType::SUBSCRIBE:
+      return "SUBSCRIBE";
+    case MsgType::SUBACK:
+      return "SUBACK";
+    case MsgType::UNSUBSCRIBE:
+      return "UNSUBSCRIBE";
+    case MsgType::UNSUBACK:
+      return "UNSUBACK";
+    case MsgType::PINGREQ:
+      return "PINGREQ";
+    case MsgType::PINGRESP:
+      return "PINGRESP";
+    case MsgType::DISCONNECT:
+      return "DISCONNECT";
+    case MsgType::WILLTOPICUPD:
+      return "WILLTOPICUPD";
+    case MsgType::WILLTOPICRESP:
+      return "WILLTOPICRESP";
+    case MsgType::WILLMSGUPD:
+      return "WILLMSGUPD";
+    case MsgType::WILLMSGRESP:
+      return "WILLMSGRESP";
+    case MsgType::ENCAPSULATED:
+      return "ENCAPSULATED";
   }
   return "MsgType(?)";
 }
 
 std::string_view to_string(ReturnCode rc) noexcept {
   switch (rc) {
-    case ReturnCode::Accepted: return "accepted";
-    case ReturnCode::RejectedCongestion: return "rejected:congestion";
-    case ReturnCode::RejectedInvalidTopicId: return "rejected:invalid_topic_id";
-    case ReturnCode::RejectedNotSupported: return "rejected:not_supported";
+    case ReturnCode::Accepted:
+      return "accepted";
+    case ReturnCode::RejectedCongestion:
+      return "rejected:congestion";
+    case ReturnCode::RejectedInvalidTopicId:
+      return "rejected:invalid_topic_id";
+    case ReturnCode::RejectedNotSupported:
+      return "rejected:not_supported";
   }
   return "rc(reserved)";
 }
 
 std::string_view to_string(TopicIdType t) noexcept {
   switch (t) {
-    case TopicIdType::Normal: return "normal";
-    case TopicIdType::Predefined: return "predefined";
-    case TopicIdType::Short: return "short";
+    case TopicIdType::Normal:
+      return "normal";
+    case TopicIdType::Predefined:
+      return "predefined";
+    case TopicIdType::Short:
+      return "short";
   }
   return "reserved";
 }
 
 std::string_view to_string(QoS q) noexcept {
   switch (q) {
-    case QoS::AtMostOnce: return "0";
-    case QoS::AtLeastOnce: return "1";
-    case QoS::ExactlyOnce: return "2";
-    case QoS::MinusOne: return "-1";
+    case QoS::AtMostOnce:
+      return "0";
+    case QoS::AtLeastOnce:
+      return "1";
+    case QoS::ExactlyOnce:
+      return "2";
+    case QoS::MinusOne:
+      return "-1";
   }
   return "?";
 }
 
 std::string_view to_string(DecodeError e) noexcept {
   switch (e) {
-    case DecodeError::Empty: return "empty datagram";
-    case DecodeError::TruncatedHeader: return "truncated header";
-    case DecodeError::BadLength: return "bad Length";
-    case DecodeError::LengthMismatch: return "Length disagrees with datagram size";
-    case DecodeError::ReservedType: return "reserved MsgType";
-    case DecodeError::Truncated: return "truncated field";
-    case DecodeError::TrailingBytes: return "trailing bytes";
-    case DecodeError::ReservedTopicIdType: return "reserved TopicIdType";
-    case DecodeError::EmptyTopic: return "empty topic";
-    case DecodeError::EmptyClientId: return "empty ClientId";
-    case DecodeError::BadReturnCode: return "reserved ReturnCode";
-    case DecodeError::NestedEncapsulation: return "nested encapsulation";
-    case DecodeError::BadInnerMessage: return "bad encapsulated message";
+    case DecodeError::Empty:
+      return "empty datagram";
+    case DecodeError::TruncatedHeader:
+      return "truncated header";
+    case DecodeError::BadLength:
+      return "bad Length";
+    case DecodeError::LengthMismatch:
+      return "Length disagrees with datagram size";
+    case DecodeError::ReservedType:
+      return "reserved MsgType";
+    case DecodeError::Truncated:
+      return "truncated field";
+    case DecodeError::TrailingBytes:
+      return "trailing bytes";
+    case DecodeError::ReservedTopicIdType:
+      return "reserved TopicIdType";
+    case DecodeError::EmptyTopic:
+      return "empty topic";
+    case DecodeError::EmptyClientId:
+      return "empty ClientId";
+    case DecodeError::BadReturnCode:
+      return "reserved ReturnCode";
+    case DecodeError::NestedEncapsulation:
+      return "nested encapsulation";
+    case DecodeError::BadInnerMessage:
+      return "bad encapsulated message";
   }
   return "unknown error";
 }
@@ -287,7 +341,9 @@ std::string to_string(const Flags& f) {
   return s;
 }
 
-std::string to_string(const Message& m) { return describe(m); }
+std::string to_string(const Message& m) {
+  return describe(m);
+}
 
 std::string to_string(const DecodeFailure& f) {
   std::string s = "DecodeFailure{";
@@ -309,10 +365,18 @@ std::string to_string(const DecodeFailure& f) {
   return s;
 }
 
-std::ostream& operator<<(std::ostream& os, MsgType t) { return os << to_string(t); }
-std::ostream& operator<<(std::ostream& os, ReturnCode rc) { return os << to_string(rc); }
-std::ostream& operator<<(std::ostream& os, const Message& m) { return os << to_string(m); }
-std::ostream& operator<<(std::ostream& os, const DecodeFailure& f) { return os << to_string(f); }
+std::ostream& operator<<(std::ostream& os, MsgType t) {
+  return os << to_string(t);
+}
+std::ostream& operator<<(std::ostream& os, ReturnCode rc) {
+  return os << to_string(rc);
+}
+std::ostream& operator<<(std::ostream& os, const Message& m) {
+  return os << to_string(m);
+}
+std::ostream& operator<<(std::ostream& os, const DecodeFailure& f) {
+  return os << to_string(f);
+}
 std::ostream& operator<<(std::ostream& os, const DecodeResult& r) {
   if (const auto* m = std::get_if<Message>(&r)) return os << *m;
   return os << std::get<DecodeFailure>(r);

@@ -95,8 +95,9 @@ std::string fields(const Message& msg) {
         } else if constexpr (std::is_same_v<T, Register>) {
           j.num("tid", m.topic_id).num("mid", m.msg_id).str("topic_name", hex(m.topic_name));
         } else if constexpr (std::is_same_v<T, RegAck> || std::is_same_v<T, PubAck>) {
-          j.num("tid", m.topic_id).num("mid", m.msg_id).num("return_code",
-                                                             static_cast<long>(m.return_code));
+          j.num("tid", m.topic_id)
+              .num("mid", m.msg_id)
+              .num("return_code", static_cast<long>(m.return_code));
         } else if constexpr (std::is_same_v<T, Publish>) {
           j.flags(m.flags).num("tid", m.topic_id).num("mid", m.msg_id).str("data", hex(m.data));
         } else if constexpr (std::is_same_v<T, PubComp> || std::is_same_v<T, PubRec> ||
@@ -105,23 +106,30 @@ std::string fields(const Message& msg) {
         } else if constexpr (std::is_same_v<T, Subscribe> || std::is_same_v<T, Unsubscribe>) {
           j.flags(m.flags).num("mid", m.msg_id);
           switch (m.flags.topic_id_type) {
-            case TopicIdType::Normal: j.str("topic_name", hex(m.topic_name)); break;
-            case TopicIdType::Predefined: j.num("tid", m.topic_id); break;
+            case TopicIdType::Normal:
+              j.str("topic_name", hex(m.topic_name));
+              break;
+            case TopicIdType::Predefined:
+              j.num("tid", m.topic_id);
+              break;
             case TopicIdType::Short:
               j.str("short_topic", hex(Bytes{static_cast<std::uint8_t>(m.topic_id >> 8),
                                              static_cast<std::uint8_t>(m.topic_id & 0xFF)}));
               break;
           }
         } else if constexpr (std::is_same_v<T, SubAck>) {
-          j.flags(m.flags).num("tid", m.topic_id).num("mid", m.msg_id).num(
-              "return_code", static_cast<long>(m.return_code));
+          j.flags(m.flags)
+              .num("tid", m.topic_id)
+              .num("mid", m.msg_id)
+              .num("return_code", static_cast<long>(m.return_code));
         } else if constexpr (std::is_same_v<T, PingReq>) {
           j.str("client_id", hex(m.client_id));
         } else if constexpr (std::is_same_v<T, Disconnect>) {
           if (m.duration) j.num("duration", *m.duration);
         } else if constexpr (std::is_same_v<T, Encapsulated>) {
-          j.num("resvd", m.ctrl >> 2).num("radius", m.ctrl & 3).str("w_node_id",
-                                                                      hex(m.wireless_node_id));
+          j.num("resvd", m.ctrl >> 2)
+              .num("radius", m.ctrl & 3)
+              .str("w_node_id", hex(m.wireless_node_id));
           const auto inner = decode(m.message);
           if (const auto* im = std::get_if<Message>(&inner)) j.raw("inner", fields(*im));
         }

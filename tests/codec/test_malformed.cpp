@@ -16,10 +16,14 @@ void expect(const Bytes& b, const DecodeFailure& want) {
   CHECK(failure_of(b) == want);
 }
 
-MsgType type_at(const Bytes& b) { return static_cast<MsgType>(b[b[0] == 0x01 ? 3 : 1]); }
+MsgType type_at(const Bytes& b) {
+  return static_cast<MsgType>(b[b[0] == 0x01 ? 3 : 1]);
+}
 }  // namespace
 
-TEST_CASE("empty datagram") { expect({}, fail(DecodeError::Empty)); }
+TEST_CASE("empty datagram") {
+  expect({}, fail(DecodeError::Empty));
+}
 
 TEST_CASE("header defects") {
   expect({0x02}, fail(DecodeError::TruncatedHeader, {}, "MsgType"));
@@ -91,7 +95,8 @@ TEST_CASE("every truncation point of every golden vector (Length adjusted to the
         CAPTURE(cut);
         Bytes b{static_cast<std::uint8_t>(cut)};  // Length adjusted to the cut
         b.insert(b.end(), v.bytes.begin() + 1, v.bytes.begin() + static_cast<std::ptrdiff_t>(cut));
-        std::optional<DecodeError> want = cut == offset ? field.when_cut_before : DecodeError::Truncated;
+        std::optional<DecodeError> want =
+            cut == offset ? field.when_cut_before : DecodeError::Truncated;
         if (want) {
           expect(b, fail(*want, type, field.name));
         } else {
@@ -138,13 +143,12 @@ TEST_CASE("fixed-size messages with an extra octet (Length agreeing) give Traili
   for (const auto& v : golden::vectors()) {
     if (v.bytes[0] == 0x01) continue;
     const auto type = type_at(v.bytes);
-    const bool variable = type == MsgType::ENCAPSULATED ||
-                          (!v.layout.empty() && v.layout.back().size == 0) ||
-                          // Optional trailing fields: these grow into another valid form.
-                          type == MsgType::GWINFO || type == MsgType::WILLMSG ||
-                          type == MsgType::WILLMSGUPD || type == MsgType::PINGREQ ||
-                          type == MsgType::WILLTOPIC || type == MsgType::WILLTOPICUPD ||
-                          type == MsgType::PUBLISH || type == MsgType::DISCONNECT;
+    const bool variable =
+        type == MsgType::ENCAPSULATED || (!v.layout.empty() && v.layout.back().size == 0) ||
+        // Optional trailing fields: these grow into another valid form.
+        type == MsgType::GWINFO || type == MsgType::WILLMSG || type == MsgType::WILLMSGUPD ||
+        type == MsgType::PINGREQ || type == MsgType::WILLTOPIC || type == MsgType::WILLTOPICUPD ||
+        type == MsgType::PUBLISH || type == MsgType::DISCONNECT;
     if (variable) continue;
     CAPTURE(v.name);
     Bytes b = v.bytes;
@@ -171,7 +175,8 @@ TEST_CASE("reserved TopicIdType 0b11 in every message that carries Flags") {
   // and Flags cannot hold it (see codec.hpp).
   expect({0x07, 0x04, 0x07, 0x01, 0x00, 0x0A, 0x63},
          fail(DecodeError::ReservedTopicIdType, MsgType::CONNECT, "Flags"));
-  expect({0x04, 0x07, 0x33, 0x74}, fail(DecodeError::ReservedTopicIdType, MsgType::WILLTOPIC, "Flags"));
+  expect({0x04, 0x07, 0x33, 0x74},
+         fail(DecodeError::ReservedTopicIdType, MsgType::WILLTOPIC, "Flags"));
   expect({0x04, 0x1A, 0x03, 0x74},
          fail(DecodeError::ReservedTopicIdType, MsgType::WILLTOPICUPD, "Flags"));
   expect({0x08, 0x13, 0x23, 0x00, 0x05, 0x00, 0x08, 0x00},
@@ -181,7 +186,8 @@ TEST_CASE("reserved TopicIdType 0b11 in every message that carries Flags") {
 TEST_CASE("empty topics and client ids") {
   expect({0x06, 0x0A, 0x00, 0x01, 0x00, 0x02},
          fail(DecodeError::EmptyTopic, MsgType::REGISTER, "TopicName"));
-  expect({0x05, 0x12, 0x20, 0x00, 0x08}, fail(DecodeError::EmptyTopic, MsgType::SUBSCRIBE, "TopicName"));
+  expect({0x05, 0x12, 0x20, 0x00, 0x08},
+         fail(DecodeError::EmptyTopic, MsgType::SUBSCRIBE, "TopicName"));
   expect({0x05, 0x14, 0x00, 0x00, 0x08},
          fail(DecodeError::EmptyTopic, MsgType::UNSUBSCRIBE, "TopicName"));
   expect({0x03, 0x07, 0x30}, fail(DecodeError::EmptyTopic, MsgType::WILLTOPIC, "WillTopic"));
