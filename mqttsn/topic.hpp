@@ -13,7 +13,7 @@ bool valid_topic_name(std::string_view name) noexcept;
 bool valid_topic_filter(std::string_view filter) noexcept;
 // Whether `name` matches `filter` (MQTT rules, including '$' topics not matched by leading wildcards).
 bool topic_matches(std::string_view filter, std::string_view name) noexcept;
-// A short topic name is exactly two characters (§3 "short topic name").
+// A short topic name is exactly two characters (§3 "short topic name"), neither of them a wildcard.
 bool is_short_topic(std::string_view name) noexcept;
 // The two characters of a short topic as a TopicId (first char in the high octet), and back.
 std::uint16_t short_topic_id(std::string_view name) noexcept;  // precondition: size() == 2
