@@ -72,11 +72,11 @@ enum class QoS : std::int8_t {
 // §5.3.4: the Flags octet. Messages that carry it keep all bits, so a decoded
 // message re-encodes to the same octet; fields a message type does not use stay false/0.
 struct Flags {
-  bool dup = false;                          // bit 7
-  QoS qos = QoS::AtMostOnce;                 // bits 6-5
-  bool retain = false;                       // bit 4
-  bool will = false;                         // bit 3
-  bool clean_session = false;                // bit 2
+  bool dup = false;                                 // bit 7
+  QoS qos = QoS::AtMostOnce;                        // bits 6-5
+  bool retain = false;                              // bit 4
+  bool will = false;                                // bit 3
+  bool clean_session = false;                       // bit 2
   TopicIdType topic_id_type = TopicIdType::Normal;  // bits 1-0
   friend bool operator==(const Flags&, const Flags&) = default;
 };

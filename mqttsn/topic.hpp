@@ -11,7 +11,8 @@ namespace mqttsn {
 bool valid_topic_name(std::string_view name) noexcept;
 // A topic filter for SUBSCRIBE: non-empty, '+' occupies a whole level, '#' only as the last level.
 bool valid_topic_filter(std::string_view filter) noexcept;
-// Whether `name` matches `filter` (MQTT rules, including '$' topics not matched by leading wildcards).
+// Whether `name` matches `filter` (MQTT rules, including '$' topics not matched by leading
+// wildcards).
 bool topic_matches(std::string_view filter, std::string_view name) noexcept;
 // A short topic name is exactly two characters (§3 "short topic name"), neither of them a wildcard.
 bool is_short_topic(std::string_view name) noexcept;
