@@ -21,6 +21,7 @@ Overloaded(F...) -> Overloaded<F...>;
 
 constexpr auto kUpstreamDisconnectTimeout = std::chrono::milliseconds(1000);
 constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
+constexpr auto kBurialDelay = std::chrono::milliseconds(500);
 constexpr unsigned kMalformedLogsPerWindow = 10;
 constexpr auto kMalformedLogWindow = std::chrono::seconds(10);
 
@@ -61,7 +62,7 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options)
       mailbox_(loop, [this](MailboxEvent&& e) { on_mailbox(std::move(e)); }) {
   if (options_.gateway_client_id.empty())
     options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
-  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_}) {
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
     ++open_timers_;
@@ -340,20 +341,35 @@ void Runtime::end_session(Entry& e, bool lost) {
   unbind(e);
   if (auto it = by_client_id_.find(e.client_id); it != by_client_id_.end() && it->second == e.id)
     by_client_id_.erase(it);
-  if (e.upstream) {
-    if (lost) {
-      // Drop the TCP connection without an MQTT DISCONNECT: the broker publishes the will.
-      e.upstream.reset();
-    } else {
-      retire(e.id, std::move(e.upstream));
-    }
-  }
+  // A lost session has published its will itself (Session), so this is a clean disconnect too.
+  if (e.upstream) retire(e.id, std::move(e.upstream));
   sessions_.erase(e.id);  // destroys e
+}
+
+void Runtime::bury(std::unique_ptr<UpstreamClient> client) {
+  // Paho is still returning from the callback that posted UpstreamClosed (its token touches the
+  // client after our listener returns): destroy the client a little later, never right away.
+  graveyard_.emplace_back(Clock::now(), std::move(client));
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&sweep_timer_)))
+    uv_timer_start(
+        &sweep_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->sweep(); },
+        static_cast<std::uint64_t>(kBurialDelay.count()), 0);
+}
+
+void Runtime::sweep() {
+  const auto now = Clock::now();
+  std::erase_if(graveyard_, [&](const auto& g) { return now - g.first >= kBurialDelay; });
+  if (!graveyard_.empty())
+    uv_timer_start(
+        &sweep_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->sweep(); },
+        static_cast<std::uint64_t>(kBurialDelay.count()), 0);
 }
 
 void Runtime::retire(std::uint64_t session_id, std::unique_ptr<UpstreamClient> client) {
   client->disconnect(kUpstreamDisconnectTimeout);
-  retiring_[session_id] = std::move(client);  // replaces (destroys) an older one, if any
+  auto& slot = retiring_[session_id];
+  if (slot) bury(std::move(slot));  // an older one still closing: let it go
+  slot = std::move(client);
 }
 
 // ---------------------------------------------------------------- timers
@@ -410,12 +426,13 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
   }
   if (std::holds_alternative<UpstreamClosed>(event.what)) {
     if (auto it = retiring_.find(event.session_id); it != retiring_.end()) {
+      bury(std::move(it->second));
       retiring_.erase(it);
       maybe_finish_stop();
       return;
     }
     if (Entry* e = find(event.session_id); e != nullptr && e->upstream) {
-      if (!e->upstream->after_closed()) e->upstream.reset();
+      if (!e->upstream->after_closed()) bury(std::move(e->upstream));
     }
     return;
   }
@@ -434,8 +451,8 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
 
 void Runtime::on_gateway_event(MailboxEvent&& event) {
   if (std::holds_alternative<UpstreamClosed>(event.what)) {
-    if (stopping_) {
-      gateway_client_.reset();
+    if (stopping_ && gateway_client_) {
+      bury(std::move(gateway_client_));
       maybe_finish_stop();
     }
     return;
@@ -486,6 +503,7 @@ void Runtime::stop(std::function<void()> done) {
   uv_timer_stop(&session_timer_);
   uv_timer_stop(&advertise_timer_);
   uv_timer_stop(&gateway_retry_timer_);
+  uv_timer_stop(&sweep_timer_);
   spdlog::info("stopping: {} sessions, disconnecting upstream", sessions_.size());
   std::vector<std::uint64_t> ids;
   ids.reserve(sessions_.size());
@@ -505,7 +523,11 @@ void Runtime::stop(std::function<void()> done) {
 }
 
 void Runtime::maybe_finish_stop() {
-  if (stopping_ && retiring_.empty() && !gateway_client_) finish_stop();
+  // The last clients closed: give Paho a moment to leave its callbacks, then finish.
+  if (stopping_ && retiring_.empty() && !gateway_client_)
+    uv_timer_start(
+        &stop_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->finish_stop(); },
+        static_cast<std::uint64_t>(kBurialDelay.count() / 5), 0);
 }
 
 void Runtime::finish_stop() {
@@ -516,8 +538,9 @@ void Runtime::finish_stop() {
                  retiring_.size() + (gateway_client_ ? 1u : 0u));
   retiring_.clear();
   gateway_client_.reset();
+  graveyard_.clear();
   mailbox_.close();
-  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_}) {
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
       auto* self = static_cast<Runtime*>(h->data);
       if (--self->open_timers_ == 0 && self->on_stopped_) {

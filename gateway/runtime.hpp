@@ -109,6 +109,8 @@ class Runtime {
   void on_gateway_event(MailboxEvent&& event);
   void advertise();
   void retire(std::uint64_t session_id, std::unique_ptr<UpstreamClient> client);
+  void bury(std::unique_ptr<UpstreamClient> client);
+  void sweep();
   void maybe_finish_stop();
   void finish_stop();
   std::string describe(const Entry& e) const;
@@ -122,6 +124,7 @@ class Runtime {
   uv_timer_t advertise_timer_{};
   uv_timer_t gateway_retry_timer_{};
   uv_timer_t stop_timer_{};
+  uv_timer_t sweep_timer_{};
   int open_timers_ = 0;
 
   std::uint64_t next_session_id_ = 1;  // 0 is the shared gateway client
@@ -132,6 +135,8 @@ class Runtime {
   std::optional<TimePoint> timer_armed_for_;
   // Clients disconnecting after their session ended: destroyed on their UpstreamClosed event.
   std::unordered_map<std::uint64_t, std::unique_ptr<UpstreamClient>> retiring_;
+  // Closed clients waiting a moment before they are destroyed (see bury()).
+  std::vector<std::pair<TimePoint, std::unique_ptr<UpstreamClient>>> graveyard_;
 
   std::unique_ptr<UpstreamClient> gateway_client_;
   bool broker_up_ = false;

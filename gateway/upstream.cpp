@@ -108,6 +108,10 @@ UpstreamClient::UpstreamClient(Private, const UpstreamOptions& options, std::str
       connect_listener_(std::make_unique<Listener>(*this)),
       action_listener_(std::make_unique<Listener>(*this)),
       disconnect_listener_(std::make_unique<Listener>(*this)) {
+  make_client();
+}
+
+void UpstreamClient::make_client() {
   // No persistence (nullptr): nothing is written to disk; MQTT 3.1.1.
   client_ = std::make_unique<mqtt::async_client>(options_.uri, client_id_,
                                                  mqtt::create_options(MQTTVERSION_3_1_1),
@@ -135,8 +139,9 @@ UpstreamClient::UpstreamClient(Private, const UpstreamOptions& options, std::str
 }
 
 UpstreamClient::~UpstreamClient() {
-  // Destroying the Paho client stops its callbacks; the listeners are destroyed after it.
+  // Destroying the Paho clients stops their callbacks; the listeners are destroyed after them.
   client_.reset();
+  previous_.reset();
 }
 
 void UpstreamClient::post(UpstreamEvent event) {
@@ -192,6 +197,16 @@ bool UpstreamClient::after_closed() {
   disconnecting_ = false;
   if (!reconnect_pending_) return false;
   reconnect_pending_ = false;
+  // A fresh Paho client: reusing one right after its disconnect completes makes the next
+  // connect fail. The old one is kept until the next reconnect, well after its last callback.
+  previous_ = std::move(client_);
+  try {
+    make_client();
+  } catch (const std::exception& e) {
+    client_ = std::move(previous_);
+    post(ev::UpstreamConnectFailed{e.what()});
+    return true;
+  }
   start_connect();
   return true;
 }

@@ -68,6 +68,7 @@ class UpstreamClient {
   void post(UpstreamEvent event);
   void post_closed();
   void start_connect();
+  void make_client();
 
   UpstreamOptions options_;
   std::string client_id_;
@@ -87,6 +88,7 @@ class UpstreamClient {
   std::unique_ptr<Listener> action_listener_;
   std::unique_ptr<Listener> disconnect_listener_;
   std::unique_ptr<mqtt::async_client> client_;
+  std::unique_ptr<mqtt::async_client> previous_;  // replaced by a reconnect, destroyed later
 };
 
 }  // namespace gw
