@@ -100,3 +100,19 @@ def test_empty_willtopic_at_connect_means_no_will(sensor, observer, client_id):
     sensor.expect(sn.DISCONNECT)
     time.sleep(0.5)
     assert not observer.messages, observer.messages
+
+
+def test_will_update_survives_while_alive_then_used(sensor, observer, client_id):
+    # Same as above, but the sensor stays alive a while after the update (no race with the loss).
+    observer.subscribe("will/#", qos=1)
+    sensor.connect(client_id, duration=2, will=("will/before", b"before", 1, False))
+    sensor.send(sn.willtopicupd("will/after", qos=1, retain=False))
+    sensor.expect(sn.WILLTOPICRESP, return_code=sn.ACCEPTED)
+    sensor.send(sn.willmsgupd(b"after"))
+    sensor.expect(sn.WILLMSGRESP, return_code=sn.ACCEPTED)
+    for _ in range(5):
+        time.sleep(1.0)
+        sensor.pingreq()
+        sensor.expect(sn.PINGRESP)
+    observer.wait_payload("will/after", b"after", timeout=WILL_TIMEOUT)
+    assert not observer.on("will/before"), observer.messages
