@@ -1,7 +1,7 @@
 // Runs the real BleTransport on a libuv loop for the Python tests (test_ble_transport.py).
 // stdin, one command a line:  send ADDR HEX | devices | stop
-// stdout, one event a line:   recv ADDR HEX | device ADDR k=v... | end | fatal TEXT | stopped | closed RC
-// Exit status: 0 after stop, 3 after a fatal error (the D-Bus connection was lost).
+// stdout, one event a line:   recv ADDR HEX | device ADDR k=v... | end | fatal TEXT | stopped |
+// closed RC Exit status: 0 after stop, 3 after a fatal error (the D-Bus connection was lost).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
@@ -69,10 +69,11 @@ struct Driver {
       ble->send(transport::ble::to_peer(*octets), unhex(data));
     } else if (verb == "devices") {
       for (const auto& d : ble->devices()) {
-        emit("device " + d.address + " rssi=" + std::to_string(d.rssi) + " paired=" + std::to_string(d.paired) +
-             " bonded=" + std::to_string(d.bonded) + " trusted=" + std::to_string(d.trusted) +
-             " connected=" + std::to_string(d.connected) + " mtu=" + std::to_string(d.mtu) +
-             " errors=" + std::to_string(d.errors) + " name=" + d.name);
+        emit("device " + d.address + " rssi=" + std::to_string(d.rssi) +
+             " paired=" + std::to_string(d.paired) + " bonded=" + std::to_string(d.bonded) +
+             " trusted=" + std::to_string(d.trusted) + " connected=" + std::to_string(d.connected) +
+             " mtu=" + std::to_string(d.mtu) + " errors=" + std::to_string(d.errors) +
+             " name=" + d.name);
       }
       emit("end");
     } else if (verb == "stop") {
@@ -134,7 +135,8 @@ int main(int argc, char** argv) {
         auto* self = static_cast<Driver*>(s->data);
         if (n < 0) return self->stop(0);
         self->pending.append(buf->base, static_cast<std::size_t>(n));
-        for (auto nl = self->pending.find('\n'); nl != std::string::npos; nl = self->pending.find('\n')) {
+        for (auto nl = self->pending.find('\n'); nl != std::string::npos;
+             nl = self->pending.find('\n')) {
           const auto line = self->pending.substr(0, nl);
           self->pending.erase(0, nl + 1);
           if (!self->stopping) self->command(line);

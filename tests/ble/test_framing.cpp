@@ -20,7 +20,8 @@ namespace {
 Bytes frame(std::size_t total, std::uint8_t fill = 0xA5) {
   Bytes b;
   if (total > 255) {
-    b = {0x01, static_cast<std::uint8_t>(total >> 8), static_cast<std::uint8_t>(total & 0xFF), 0x0C};
+    b = {0x01, static_cast<std::uint8_t>(total >> 8), static_cast<std::uint8_t>(total & 0xFF),
+         0x0C};
   } else {
     b = {static_cast<std::uint8_t>(total), 0x0C};
   }
@@ -74,8 +75,8 @@ TEST_CASE("single-chunk messages are delivered one per notification") {
 TEST_CASE("implausible headers are dropped while idle (resynchronisation)") {
   Reassembler r(1024, 3000ms);
   Collector c;
-  r.feed(Bytes{0x00, 0x0C}, t0, c.fn());                // length 0
-  r.feed(Bytes{0x01, 0x00}, t0, c.fn());                // long form cut short
+  r.feed(Bytes{0x00, 0x0C}, t0, c.fn());                 // length 0
+  r.feed(Bytes{0x01, 0x00}, t0, c.fn());                 // long form cut short
   r.feed(Bytes{0x05, 0x0C, 1, 2, 3, 4, 5}, t0, c.fn());  // longer than announced
   CHECK(c.got.empty());
   CHECK(r.dropped() == 3);
@@ -95,7 +96,8 @@ TEST_CASE("a stale partial message is dropped after the timeout") {
   Reassembler r(1024, 3000ms);
   Collector c;
   auto zeros = frame(50);
-  std::fill(zeros.begin() + 2, zeros.end(), 0x00);  // continuation chunks start with an implausible 0x00
+  std::fill(zeros.begin() + 2, zeros.end(),
+            0x00);  // continuation chunks start with an implausible 0x00
   const auto parts = fragment(zeros, 20);
   r.feed(parts[0], t0, c.fn());
   r.feed(parts[1], t0 + 4s, c.fn());  // too late: the partial is gone, this chunk has no header
@@ -129,7 +131,8 @@ TEST_CASE("reset forgets a partial message (link down)") {
 }
 
 TEST_CASE("forwarder encapsulation: length covers the inner frame") {
-  // Encapsulation header: Length 0x05, MsgType 0xFE, Ctrl, WirelessNodeId (2 octets), then a 30-octet frame.
+  // Encapsulation header: Length 0x05, MsgType 0xFE, Ctrl, WirelessNodeId (2 octets), then a
+  // 30-octet frame.
   Bytes m{0x05, 0xFE, 0x00, 0xAB, 0xCD};
   const auto inner = frame(30);
   m.insert(m.end(), inner.begin(), inner.end());

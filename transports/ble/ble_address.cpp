@@ -38,7 +38,9 @@ std::optional<Octets> parse_address(std::string_view text) noexcept {
   return out;
 }
 
-std::string format_address(const Octets& a) { return join(a, ':'); }
+std::string format_address(const Octets& a) {
+  return join(a, ':');
+}
 
 std::optional<std::string> normalize_address(std::string_view text) {
   const auto a = parse_address(text);

@@ -2,11 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sdbus-c++/sdbus-c++.h>
 #include <algorithm>
 #include <cctype>
 #include <deque>
 #include <exception>
-#include <sdbus-c++/sdbus-c++.h>
 #include <set>
 #include <stdexcept>
 
@@ -34,16 +34,19 @@ constexpr auto kAdapterRetry = 3s;
 constexpr auto kTick = 250ms;
 
 std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
 }
 
 bool under(const std::string& path, const std::string& parent) {
-  return !parent.empty() && path.size() > parent.size() && path.compare(0, parent.size(), parent) == 0 &&
-         path[parent.size()] == '/';
+  return !parent.empty() && path.size() > parent.size() &&
+         path.compare(0, parent.size(), parent) == 0 && path[parent.size()] == '/';
 }
 
-std::string why(const sdbus::Error* e) { return e ? e->getName() + ": " + e->getMessage() : std::string("ok"); }
+std::string why(const sdbus::Error* e) {
+  return e ? e->getName() + ": " + e->getMessage() : std::string("ok");
+}
 
 // Runs a callback at an sdbus boundary: sdbus-c++ 1.2.0 does not catch around match callbacks.
 template <typename F>
@@ -85,10 +88,12 @@ struct BleTransport::Impl {
     std::uint64_t errors = 0;
     Clock::duration backoff = kFirstBackoff;
     Clock::time_point retry_at{};
-    bool wake_on_advert = false;  // a sleeping sensor that dropped the link: reconnect when it advertises
+    bool wake_on_advert =
+        false;  // a sleeping sensor that dropped the link: reconnect when it advertises
     bool ignored_logged = false;
 
-    Device(std::size_t max_message, std::chrono::milliseconds timeout) : reassembler(max_message, timeout) {}
+    Device(std::size_t max_message, std::chrono::milliseconds timeout)
+        : reassembler(max_message, timeout) {}
   };
 
   struct Characteristic {
@@ -103,7 +108,7 @@ struct BleTransport::Impl {
   BleConfig cfg;
   ReceiveFn on_receive;
   FatalFn on_fatal;
-  std::set<std::string> allowed;                   // normalized addresses
+  std::set<std::string> allowed;                  // normalized addresses
   std::map<std::string, std::uint32_t> passkeys;  // normalized addresses
 
   std::unique_ptr<sdbus::IConnection> conn;
@@ -125,11 +130,12 @@ struct BleTransport::Impl {
   bool powering = false;
   Clock::time_point power_retry_at{};
   bool blocked_logged = false, no_adapter_logged = false;
-  std::map<std::string, Device> devices;  // by object path
+  std::map<std::string, Device> devices;        // by object path
   std::map<std::string, std::string> services;  // path -> UUID
   std::map<std::string, Characteristic> chars;
 
-  // Proxies may not be destroyed inside their own callbacks: they wait here until the loop's prepare.
+  // Proxies may not be destroyed inside their own callbacks: they wait here until the loop's
+  // prepare.
   std::vector<std::unique_ptr<sdbus::IProxy>> graveyard;
 
   // ---------------------------------------------------------------- setup
@@ -143,7 +149,8 @@ struct BleTransport::Impl {
     for (const auto& [a, key] : cfg.passkeys) {
       auto n = ble::normalize_address(a);
       if (!n) throw std::runtime_error("BLE: bad address in [ble] passkeys: \"" + a + "\"");
-      if (key > 999999) throw std::runtime_error("BLE: passkey for " + *n + " has more than 6 digits");
+      if (key > 999999)
+        throw std::runtime_error("BLE: passkey for " + *n + " has more than 6 digits");
       passkeys[*n] = key;
     }
     cfg.service_uuid = lower(cfg.service_uuid);
@@ -159,20 +166,30 @@ struct BleTransport::Impl {
             return it->second;
           });
       // Start-up only: these AddMatch calls are synchronous.
-      matches.push_back(conn->addMatch(
-          "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',"
-          "arg0='org.bluez'",
-          [this](sdbus::Message& m) { guarded("NameOwnerChanged", [&] { on_name_owner_changed(m); }); }));
+      matches.push_back(
+          conn->addMatch("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop."
+                         "DBus',member='NameOwnerChanged',"
+                         "arg0='org.bluez'",
+                         [this](sdbus::Message& m) {
+                           guarded("NameOwnerChanged", [&] { on_name_owner_changed(m); });
+                         }));
       matches.push_back(conn->addMatch(
           "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager'",
-          [this](sdbus::Message& m) { guarded("ObjectManager signal", [&] { on_object_manager(m); }); }));
-      matches.push_back(conn->addMatch(
-          "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'",
-          [this](sdbus::Message& m) { guarded("PropertiesChanged", [&] { on_properties_changed(m); }); }));
+          [this](sdbus::Message& m) {
+            guarded("ObjectManager signal", [&] { on_object_manager(m); });
+          }));
+      matches.push_back(
+          conn->addMatch("type='signal',sender='org.bluez',interface='org.freedesktop.DBus."
+                         "Properties',member='PropertiesChanged'",
+                         [this](sdbus::Message& m) {
+                           guarded("PropertiesChanged", [&] { on_properties_changed(m); });
+                         }));
     } catch (const sdbus::Error& e) {
-      throw std::runtime_error("BLE: cannot use the system D-Bus: " + e.getName() + ": " + e.getMessage());
+      throw std::runtime_error("BLE: cannot use the system D-Bus: " + e.getName() + ": " +
+                               e.getMessage());
     }
-    bus = std::make_unique<ble::BusLoop>(loop, *conn, [this](const std::string& text) { on_bus_lost(text); });
+    bus = std::make_unique<ble::BusLoop>(loop, *conn,
+                                         [this](const std::string& text) { on_bus_lost(text); });
     bus->set_before_poll([this] { graveyard.clear(); });
   }
 
@@ -309,11 +326,13 @@ struct BleTransport::Impl {
     if (const auto it = ifaces.find(bluez::kGattChar); it != ifaces.end()) {
       Characteristic c;
       c.uuid = lower(bluez::get<std::string>(it->second, "UUID").value_or(""));
-      c.service = bluez::get<sdbus::ObjectPath>(it->second, "Service").value_or(sdbus::ObjectPath{});
+      c.service =
+          bluez::get<sdbus::ObjectPath>(it->second, "Service").value_or(sdbus::ObjectPath{});
       c.mtu = bluez::get<std::uint16_t>(it->second, "MTU").value_or(kDefaultMtu);
       chars[path] = c;
     }
-    if (const auto it = ifaces.find(bluez::kDevice); it != ifaces.end()) device_added(path, it->second);
+    if (const auto it = ifaces.find(bluez::kDevice); it != ifaces.end())
+      device_added(path, it->second);
   }
 
   void interface_removed(const std::string& path, const std::string& iface) {
@@ -348,12 +367,14 @@ struct BleTransport::Impl {
     if (iface == bluez::kAdapter) {
       adapter_changed(path, changed);
     } else if (iface == bluez::kDevice) {
-      if (const auto it = devices.find(path); it != devices.end()) device_changed(it->second, changed);
+      if (const auto it = devices.find(path); it != devices.end())
+        device_changed(it->second, changed);
     } else if (iface == bluez::kGattChar) {
       const auto it = chars.find(path);
       if (it == chars.end()) return;
       if (auto mtu = bluez::get<std::uint16_t>(changed, "MTU")) it->second.mtu = *mtu;
-      if (auto value = bluez::get<std::vector<std::uint8_t>>(changed, "Value")) notification(path, *value);
+      if (auto value = bluez::get<std::vector<std::uint8_t>>(changed, "Value"))
+        notification(path, *value);
     }
   }
 
@@ -375,7 +396,8 @@ struct BleTransport::Impl {
       return;
     }
     if (!no_adapter_logged) {
-      spdlog::warn("BLE: no adapter {}yet; waiting for one to appear", cfg.adapter.empty() ? "" : cfg.adapter + " ");
+      spdlog::warn("BLE: no adapter {}yet; waiting for one to appear",
+                   cfg.adapter.empty() ? "" : cfg.adapter + " ");
       no_adapter_logged = true;
     }
   }
@@ -398,7 +420,8 @@ struct BleTransport::Impl {
       adapter_down();
       power_retry_at = Clock::now() + kAdapterRetry;
     }
-    if (auto discovering = bluez::get<bool>(changed, "Discovering"); discovering && !*discovering && adapter_ready) {
+    if (auto discovering = bluez::get<bool>(changed, "Discovering");
+        discovering && !*discovering && adapter_ready) {
       start_discovery();  // someone stopped it (or the adapter reset): we still want advertisements
     }
   }
@@ -419,7 +442,9 @@ struct BleTransport::Impl {
               return;  // PropertiesChanged(Powered=true) follows
             }
             if (bluez::error_is(e, "Blocked")) {
-              if (!blocked_logged) spdlog::error("BLE: adapter {} is blocked by rfkill (rfkill unblock bluetooth)", adapter_path);
+              if (!blocked_logged)
+                spdlog::error("BLE: adapter {} is blocked by rfkill (rfkill unblock bluetooth)",
+                              adapter_path);
               blocked_logged = true;
             } else {
               spdlog::warn("BLE: cannot power on {}: {}", adapter_path, why(e));
@@ -538,7 +563,8 @@ struct BleTransport::Impl {
   void consider(Device& d) {
     if (!adapter_ready || stopping || fatal || !on_our_adapter(d)) return;
     if (!allowed.count(d.address)) {
-      if (!d.ignored_logged) spdlog::info("BLE: ignoring {} ({}): not in [ble] allow", d.address, d.name);
+      if (!d.ignored_logged)
+        spdlog::info("BLE: ignoring {} ({}): not in [ble] allow", d.address, d.name);
       d.ignored_logged = true;
       return;
     }
@@ -665,7 +691,8 @@ struct BleTransport::Impl {
   // Forgets link-level state: queued writes, partial messages, characteristic proxies. A link that
   // was up is retried after the back-off, or as soon as the (sleeping) sensor advertises again.
   void link_down(Device& d, const char* reason) {
-    if (!d.queue.empty()) spdlog::debug("BLE: {}: {} queued chunks dropped ({})", d.address, d.queue.size(), reason);
+    if (!d.queue.empty())
+      spdlog::debug("BLE: {}: {} queued chunks dropped ({})", d.address, d.queue.size(), reason);
     d.queue.clear();
     d.queued_bytes = 0;
     d.writing = false;
@@ -723,7 +750,8 @@ struct BleTransport::Impl {
       if (d.tx_path != char_path || d.state != State::Ready) continue;
       const auto peer = ble::to_peer(d.octets);
       const auto dropped = d.reassembler.dropped();
-      d.reassembler.feed(value, Clock::now(), [&](std::span<const std::uint8_t> msg) { on_receive(peer, msg); });
+      d.reassembler.feed(value, Clock::now(),
+                         [&](std::span<const std::uint8_t> msg) { on_receive(peer, msg); });
       if (d.reassembler.dropped() != dropped) {
         ++d.errors;
         spdlog::debug("BLE: {}: dropped a chunk that does not fit the MQTT-SN framing", d.address);
@@ -788,16 +816,17 @@ struct BleTransport::Impl {
     std::vector<DeviceInfo> out;
     for (const auto& [path, d] : devices) {
       if (!adapter_path.empty() && !on_our_adapter(d)) continue;
-      out.push_back(DeviceInfo{d.address, d.name, d.rssi, d.paired, d.bonded, d.trusted, d.connected,
-                               d.state == State::Ready ? mtu_of(d) : 0U, d.errors});
+      out.push_back(DeviceInfo{d.address, d.name, d.rssi, d.paired, d.bonded, d.trusted,
+                               d.connected, d.state == State::Ready ? mtu_of(d) : 0U, d.errors});
     }
     return out;
   }
 };
 
-std::unique_ptr<BleTransport> BleTransport::create(uv_loop_t* loop, BleConfig cfg, ReceiveFn on_receive,
-                                                   FatalFn on_fatal) {
-  auto impl = std::make_unique<Impl>(loop, std::move(cfg), std::move(on_receive), std::move(on_fatal));
+std::unique_ptr<BleTransport> BleTransport::create(uv_loop_t* loop, BleConfig cfg,
+                                                   ReceiveFn on_receive, FatalFn on_fatal) {
+  auto impl =
+      std::make_unique<Impl>(loop, std::move(cfg), std::move(on_receive), std::move(on_fatal));
   impl->connect_bus();
   return std::make_unique<BleTransport>(Private{}, std::move(impl));
 }
@@ -805,11 +834,17 @@ std::unique_ptr<BleTransport> BleTransport::create(uv_loop_t* loop, BleConfig cf
 BleTransport::BleTransport(Private, std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 BleTransport::~BleTransport() = default;
 
-void BleTransport::start() { impl_->start(); }
-void BleTransport::stop(std::function<void()> on_closed) { impl_->stop(std::move(on_closed)); }
+void BleTransport::start() {
+  impl_->start();
+}
+void BleTransport::stop(std::function<void()> on_closed) {
+  impl_->stop(std::move(on_closed));
+}
 void BleTransport::send(const PeerAddress& to, std::span<const std::uint8_t> bytes) {
   guarded("send", [&] { impl_->send(to, bytes); });
 }
-std::vector<BleTransport::DeviceInfo> BleTransport::devices() const { return impl_->device_list(); }
+std::vector<BleTransport::DeviceInfo> BleTransport::devices() const {
+  return impl_->device_list();
+}
 
 }  // namespace transport

@@ -1,6 +1,7 @@
 // BLE transport: the gateway as GATT central, talking to bluetoothd over the system D-Bus
 // (sdbus-c++ on the gateway's libuv loop) and carrying MQTT-SN over a Nordic-UART-shaped service.
-// See docs/ble.md. Moves bytes only; the MQTT-SN length header is used for reassembly, nothing else.
+// See docs/ble.md. Moves bytes only; the MQTT-SN length header is used for reassembly, nothing
+// else.
 #pragma once
 
 #include <uv.h>
@@ -20,8 +21,8 @@
 namespace transport {
 
 struct BleConfig {
-  std::string adapter;                         // "" = first adapter found (e.g. "hci0")
-  std::vector<std::string> allow;              // identity addresses "C0:FF:EE:00:00:01" (case-insensitive)
+  std::string adapter;             // "" = first adapter found (e.g. "hci0")
+  std::vector<std::string> allow;  // identity addresses "C0:FF:EE:00:00:01" (case-insensitive)
   std::string service_uuid = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
   std::string rx_uuid = "6e400002-b5a3-f393-e0a9-e50e24dcca9e";  // we write
   std::string tx_uuid = "6e400003-b5a3-f393-e0a9-e50e24dcca9e";  // sensor notifies
@@ -38,7 +39,8 @@ class BleTransport final : public Transport {
   // Connects to the system bus (DBUS_SYSTEM_BUS_ADDRESS is honoured) and exports the pairing agent.
   // Throws std::runtime_error with a readable message if the bus cannot be reached or an allow-list
   // or passkey address is malformed. on_fatal: the D-Bus connection itself is lost later on.
-  static std::unique_ptr<BleTransport> create(uv_loop_t* loop, BleConfig cfg, ReceiveFn on_receive, FatalFn on_fatal);
+  static std::unique_ptr<BleTransport> create(uv_loop_t* loop, BleConfig cfg, ReceiveFn on_receive,
+                                              FatalFn on_fatal);
   ~BleTransport() override;
   BleTransport(const BleTransport&) = delete;
   BleTransport& operator=(const BleTransport&) = delete;
@@ -47,7 +49,8 @@ class BleTransport final : public Transport {
   void stop(std::function<void()> on_closed);  // closes all uv handles; on_closed when done
 
   Kind kind() const noexcept override { return Kind::Ble; }
-  void send(const PeerAddress& to, std::span<const std::uint8_t> bytes) override;  // MTU-3 chunks, queued
+  void send(const PeerAddress& to,
+            std::span<const std::uint8_t> bytes) override;  // MTU-3 chunks, queued
 
   struct DeviceInfo {
     std::string address, name;

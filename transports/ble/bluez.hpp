@@ -1,9 +1,9 @@
 // BlueZ 5.66 D-Bus names (doc/*-api.txt in the bluez repository) and property helpers.
 #pragma once
 
+#include <sdbus-c++/sdbus-c++.h>
 #include <map>
 #include <optional>
-#include <sdbus-c++/sdbus-c++.h>
 #include <string>
 
 namespace transport::ble::bluez {

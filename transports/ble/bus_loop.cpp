@@ -3,11 +3,11 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <sdbus-c++/IConnection.h>
 #include <cassert>
 #include <cstdint>
 #include <exception>
 #include <limits>
-#include <sdbus-c++/IConnection.h>
 
 namespace transport::ble {
 
@@ -65,8 +65,12 @@ void BusLoop::on_close(uv_handle_t* h) {
   }
 }
 
-void BusLoop::on_poll(uv_poll_t* h, int /*status*/, int /*events*/) { static_cast<BusLoop*>(h->data)->process(); }
-void BusLoop::on_timer(uv_timer_t* h) { static_cast<BusLoop*>(h->data)->process(); }
+void BusLoop::on_poll(uv_poll_t* h, int /*status*/, int /*events*/) {
+  static_cast<BusLoop*>(h->data)->process();
+}
+void BusLoop::on_timer(uv_timer_t* h) {
+  static_cast<BusLoop*>(h->data)->process();
+}
 
 void BusLoop::on_prepare(uv_prepare_t* h) {
   auto* self = static_cast<BusLoop*>(h->data);

@@ -31,7 +31,8 @@ class BusLoop {
   void close(std::function<void()> on_closed);
   bool failed() const noexcept { return failed_; }
 
-  // Runs before the poll data is refreshed, outside any sdbus callback (safe place to destroy proxies).
+  // Runs before the poll data is refreshed, outside any sdbus callback (safe place to destroy
+  // proxies).
   void set_before_poll(std::function<void()> fn) { before_poll_ = std::move(fn); }
 
  private:

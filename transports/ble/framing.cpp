@@ -11,7 +11,8 @@ namespace {
 constexpr std::uint8_t kEncapsulatedType = 0xFE;  // spec §5.5 Forwarder Encapsulation
 }
 
-std::vector<std::vector<std::uint8_t>> fragment(std::span<const std::uint8_t> message, std::size_t chunk) {
+std::vector<std::vector<std::uint8_t>> fragment(std::span<const std::uint8_t> message,
+                                                std::size_t chunk) {
   std::vector<std::vector<std::uint8_t>> out;
   if (chunk == 0) return out;
   for (std::size_t off = 0; off < message.size(); off += chunk) {
@@ -38,7 +39,8 @@ void Reassembler::reset() noexcept {
   expected_ = 0;
 }
 
-void Reassembler::feed(std::span<const std::uint8_t> chunk, Clock::time_point now, const DeliverFn& deliver) {
+void Reassembler::feed(std::span<const std::uint8_t> chunk, Clock::time_point now,
+                       const DeliverFn& deliver) {
   if (chunk.empty()) return;
   if (expected_ != 0 && now - started_ > timeout_) {
     ++dropped_;  // the rest of that message never came
@@ -62,7 +64,8 @@ void Reassembler::feed(std::span<const std::uint8_t> chunk, Clock::time_point no
   }
 }
 
-void Reassembler::start(std::span<const std::uint8_t> chunk, Clock::time_point now, const DeliverFn& deliver) {
+void Reassembler::start(std::span<const std::uint8_t> chunk, Clock::time_point now,
+                        const DeliverFn& deliver) {
   const auto len = message_length(chunk);
   // Not a plausible header, too big, or longer than announced (two messages never share a chunk).
   if (!len || *len > max_message_ || chunk.size() > *len) {

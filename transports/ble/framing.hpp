@@ -13,7 +13,8 @@
 namespace transport::ble {
 
 // Splits one message into chunks of at most `chunk` bytes (MTU - 3); never joins two messages.
-std::vector<std::vector<std::uint8_t>> fragment(std::span<const std::uint8_t> message, std::size_t chunk);
+std::vector<std::vector<std::uint8_t>> fragment(std::span<const std::uint8_t> message,
+                                                std::size_t chunk);
 
 // Total size of the frame whose first bytes are `prefix`, looking through one forwarder
 // encapsulation (0xFE) to the inner frame; nullopt if the prefix is too short or implausible.

@@ -1,6 +1,6 @@
 // mqttsn-ble: the operator's pairing tool for BLE sensors, talking to bluetoothd over the system
-// D-Bus (DBUS_SYSTEM_BUS_ADDRESS honoured). A command-line tool, so synchronous calls are fine here,
-// except Pair, which runs while we answer our own agent.
+// D-Bus (DBUS_SYSTEM_BUS_ADDRESS honoured). A command-line tool, so synchronous calls are fine
+// here, except Pair, which runs while we answer our own agent.
 //
 //   mqttsn-ble list                       known sensors
 //   mqttsn-ble scan [--seconds N] [--all] discover advertising sensors
@@ -8,16 +8,16 @@
 //   mqttsn-ble remove ADDR                forget the bond (RemoveDevice)
 #include <poll.h>
 
+#include <sdbus-c++/sdbus-c++.h>
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <optional>
-#include <sdbus-c++/sdbus-c++.h>
 #include <sstream>
 #include <string>
-#include <toml++/toml.h>
 #include <vector>
 
 #include "transports/ble/agent.hpp"
@@ -54,7 +54,8 @@ struct Bluez {
       if (!ifaces.count(bluez::kAdapter)) continue;
       if (o.adapter.empty() || path == "/org/bluez/" + o.adapter) return path;
     }
-    throw std::runtime_error(o.adapter.empty() ? "no Bluetooth adapter found" : "adapter " + o.adapter + " not found");
+    throw std::runtime_error(o.adapter.empty() ? "no Bluetooth adapter found"
+                                               : "adapter " + o.adapter + " not found");
   }
 
   // Processes bus traffic (signals, our agent's method calls) for a while.
@@ -65,7 +66,8 @@ struct Bluez {
       }
       if (done && *done) return;
       const auto pd = conn->getEventLoopPollData();
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
       int timeout = static_cast<int>(std::max<long long>(0, std::min<long long>(left, 200)));
       const int bus_timeout = pd.getPollTimeout();
       if (bus_timeout >= 0 && bus_timeout < timeout) timeout = bus_timeout;
@@ -75,7 +77,9 @@ struct Bluez {
   }
 };
 
-std::string yes_no(bool b) { return b ? "yes" : "no"; }
+std::string yes_no(bool b) {
+  return b ? "yes" : "no";
+}
 
 unsigned mtu_under(const bluez::ManagedObjects& objs, const std::string& dev) {
   unsigned mtu = 0;
@@ -90,8 +94,8 @@ unsigned mtu_under(const bluez::ManagedObjects& objs, const std::string& dev) {
 void print_devices(Bluez& b, const Options& o, bool only_seen) {
   const auto adapter = b.adapter_path(o);
   const auto objs = b.objects();
-  std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %s\n", "ADDRESS", "NAME", "RSSI", "PAIRED", "BONDED", "TRUSTED",
-              "CONNECTED", "MTU");
+  std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %s\n", "ADDRESS", "NAME", "RSSI", "PAIRED",
+              "BONDED", "TRUSTED", "CONNECTED", "MTU");
   for (const auto& [path, ifaces] : objs) {
     const auto it = ifaces.find(bluez::kDevice);
     if (it == ifaces.end() || path.compare(0, adapter.size() + 1, adapter + "/") != 0) continue;
@@ -100,21 +104,28 @@ void print_devices(Bluez& b, const Options& o, bool only_seen) {
     if (only_seen && !rssi) continue;
     const bool connected = bluez::get<bool>(p, "Connected").value_or(false);
     const auto mtu = mtu_under(objs, path);
-    std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %s\n", bluez::get<std::string>(p, "Address").value_or("?").c_str(),
-                bluez::get<std::string>(p, "Alias").value_or("").c_str(), rssi ? std::to_string(*rssi).c_str() : "-",
+    std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %s\n",
+                bluez::get<std::string>(p, "Address").value_or("?").c_str(),
+                bluez::get<std::string>(p, "Alias").value_or("").c_str(),
+                rssi ? std::to_string(*rssi).c_str() : "-",
                 yes_no(bluez::get<bool>(p, "Paired").value_or(false)).c_str(),
                 yes_no(bluez::get<bool>(p, "Bonded").value_or(false)).c_str(),
-                yes_no(bluez::get<bool>(p, "Trusted").value_or(false)).c_str(), yes_no(connected).c_str(),
-                connected && mtu ? std::to_string(mtu).c_str() : "-");
+                yes_no(bluez::get<bool>(p, "Trusted").value_or(false)).c_str(),
+                yes_no(connected).c_str(), connected && mtu ? std::to_string(mtu).c_str() : "-");
   }
 }
 
 void power_on(Bluez& b, const std::string& adapter) {
   auto proxy = sdbus::createProxy(*b.conn, bluez::kService, adapter);
   sdbus::Variant powered;
-  proxy->callMethod("Get").onInterface(bluez::kProperties).withArguments(std::string(bluez::kAdapter), std::string("Powered")).storeResultsTo(powered);
+  proxy->callMethod("Get")
+      .onInterface(bluez::kProperties)
+      .withArguments(std::string(bluez::kAdapter), std::string("Powered"))
+      .storeResultsTo(powered);
   if (powered.get<bool>()) return;
-  proxy->callMethod("Set").onInterface(bluez::kProperties).withArguments(std::string(bluez::kAdapter), std::string("Powered"), sdbus::Variant(true));
+  proxy->callMethod("Set")
+      .onInterface(bluez::kProperties)
+      .withArguments(std::string(bluez::kAdapter), std::string("Powered"), sdbus::Variant(true));
 }
 
 // Discovers for o.seconds (or until `stop_when` says so); returns with discovery stopped.
@@ -139,7 +150,8 @@ void discover(Bluez& b, const Options& o, const std::function<bool()>& stop_when
   }
 }
 
-std::optional<std::string> device_path_of(Bluez& b, const std::string& adapter, const std::string& addr) {
+std::optional<std::string> device_path_of(Bluez& b, const std::string& adapter,
+                                          const std::string& addr) {
   const auto octets = transport::ble::parse_address(addr);
   const auto path = transport::ble::device_path(adapter, *octets);
   const auto objs = b.objects();
@@ -158,7 +170,8 @@ void add_to_config(const std::string& file, const std::string& addr) {
   auto parsed = toml::parse(original, file);
   if (auto arr = parsed["ble"]["allow"].as_array()) {
     for (const auto& v : *arr) {
-      if (v.value<std::string>() && transport::ble::normalize_address(*v.value<std::string>()) == addr) {
+      if (v.value<std::string>() &&
+          transport::ble::normalize_address(*v.value<std::string>()) == addr) {
         std::printf("%s is already in [ble] allow of %s\n", addr.c_str(), file.c_str());
         return;
       }
@@ -168,7 +181,9 @@ void add_to_config(const std::string& file, const std::string& addr) {
   std::istringstream rd(original);
   for (std::string line; std::getline(rd, line);) lines.push_back(line);
   const std::string item = "\"" + addr + "\"";
-  auto trim = [](const std::string& s) { return s.substr(std::min(s.size(), s.find_first_not_of(" \t"))); };
+  auto trim = [](const std::string& s) {
+    return s.substr(std::min(s.size(), s.find_first_not_of(" \t")));
+  };
   std::size_t ble_at = lines.size();
   for (std::size_t i = 0; i < lines.size(); ++i) {
     if (trim(lines[i]).rfind("[ble]", 0) == 0) ble_at = i;
@@ -188,25 +203,29 @@ void add_to_config(const std::string& file, const std::string& addr) {
         const auto close = lines[j].rfind(']');
         if (close == std::string::npos) continue;
         const auto open = lines[j].find('[');
-        const bool empty = lines[j].find_first_not_of(" \t", open == std::string::npos ? 0 : open + 1) == close;
+        const bool empty =
+            lines[j].find_first_not_of(" \t", open == std::string::npos ? 0 : open + 1) == close;
         lines[j].insert(close, empty ? item : ", " + item);
         done = true;
         break;
       }
     }
     if (!done) {
-      lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(ble_at) + 1, "allow = [" + item + "]");
+      lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(ble_at) + 1,
+                   "allow = [" + item + "]");
       done = true;
     }
   }
   std::string text;
   for (const auto& l : lines) text += l + "\n";
   const auto reread = toml::parse(text, file);  // never write a file we cannot read back
-  if (!reread["ble"]["allow"].as_array()) throw std::runtime_error("could not add [ble] allow to " + file);
+  if (!reread["ble"]["allow"].as_array())
+    throw std::runtime_error("could not add [ble] allow to " + file);
   std::ofstream out(file, std::ios::trunc);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + file);
-  std::printf("added %s to [ble] allow in %s (restart the gateway to use it)\n", addr.c_str(), file.c_str());
+  std::printf("added %s to [ble] allow in %s (restart the gateway to use it)\n", addr.c_str(),
+              file.c_str());
 }
 
 int cmd_pair(Bluez& b, const Options& o) {
@@ -225,28 +244,41 @@ int cmd_pair(Bluez& b, const Options& o) {
   }
   // Our agent answers for this one sensor only (a passkey if given).
   transport::ble::Agent agent(
-      *b.conn, [&](const std::string& p) -> std::optional<std::string> { return p == *path ? std::optional(addr) : std::nullopt; },
+      *b.conn,
+      [&](const std::string& p) -> std::optional<std::string> {
+        return p == *path ? std::optional(addr) : std::nullopt;
+      },
       [&](const std::string&) { return o.passkey; });
   auto manager = sdbus::createProxy(*b.conn, bluez::kService, "/org/bluez");
-  manager->callMethod("RegisterAgent").onInterface(bluez::kAgentManager)
-      .withArguments(sdbus::ObjectPath(transport::ble::Agent::kPath), std::string(o.passkey ? "KeyboardDisplay" : "NoInputNoOutput"));
+  manager->callMethod("RegisterAgent")
+      .onInterface(bluez::kAgentManager)
+      .withArguments(sdbus::ObjectPath(transport::ble::Agent::kPath),
+                     std::string(o.passkey ? "KeyboardDisplay" : "NoInputNoOutput"));
   auto dev = sdbus::createProxy(*b.conn, bluez::kService, *path);
   bool done = false;
   std::optional<sdbus::Error> failure;
-  dev->callMethodAsync("Pair").onInterface(bluez::kDevice).withTimeout(std::chrono::seconds(60)).uponReplyInvoke([&](const sdbus::Error* e) {
-    if (e && !bluez::error_is(e, "AlreadyExists")) failure = *e;
-    done = true;
-  });
+  dev->callMethodAsync("Pair")
+      .onInterface(bluez::kDevice)
+      .withTimeout(std::chrono::seconds(60))
+      .uponReplyInvoke([&](const sdbus::Error* e) {
+        if (e && !bluez::error_is(e, "AlreadyExists")) failure = *e;
+        done = true;
+      });
   b.pump_for(std::chrono::seconds(65), &done);
   try {
-    manager->callMethod("UnregisterAgent").onInterface(bluez::kAgentManager).withArguments(sdbus::ObjectPath(transport::ble::Agent::kPath));
+    manager->callMethod("UnregisterAgent")
+        .onInterface(bluez::kAgentManager)
+        .withArguments(sdbus::ObjectPath(transport::ble::Agent::kPath));
   } catch (const sdbus::Error&) {
   }
   if (!done || failure) {
-    std::fprintf(stderr, "pairing %s failed: %s\n", addr.c_str(), failure ? failure->what() : "timed out");
+    std::fprintf(stderr, "pairing %s failed: %s\n", addr.c_str(),
+                 failure ? failure->what() : "timed out");
     return 1;
   }
-  dev->callMethod("Set").onInterface(bluez::kProperties).withArguments(std::string(bluez::kDevice), std::string("Trusted"), sdbus::Variant(true));
+  dev->callMethod("Set")
+      .onInterface(bluez::kProperties)
+      .withArguments(std::string(bluez::kDevice), std::string("Trusted"), sdbus::Variant(true));
   std::printf("paired and trusted %s\n", addr.c_str());
   if (o.config.empty()) {
     std::printf("add it to the gateway configuration:\n\n[ble]\nallow = [\"%s\"]\n", addr.c_str());
@@ -265,7 +297,9 @@ int cmd_remove(Bluez& b, const Options& o) {
     return 1;
   }
   auto proxy = sdbus::createProxy(*b.conn, bluez::kService, adapter);
-  proxy->callMethod("RemoveDevice").onInterface(bluez::kAdapter).withArguments(sdbus::ObjectPath(*path));
+  proxy->callMethod("RemoveDevice")
+      .onInterface(bluez::kAdapter)
+      .withArguments(sdbus::ObjectPath(*path));
   std::printf("removed %s (bond deleted; also remove it from [ble] allow)\n", addr.c_str());
   return 0;
 }
@@ -274,24 +308,31 @@ int cmd_remove(Bluez& b, const Options& o) {
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{"mqttsn-ble: list, scan, pair and remove BLE sensors for the MQTT-SN gateway (through BlueZ)"};
+  CLI::App app{
+      "mqttsn-ble: list, scan, pair and remove BLE sensors for the MQTT-SN gateway (through "
+      "BlueZ)"};
   app.require_subcommand(1);
   app.add_option("--adapter", o.adapter, "adapter name, e.g. hci0 (default: the first)");
   app.add_option("--service-uuid", o.service_uuid, "GATT service the sensors advertise");
   const auto address_ok = [](const std::string& s) {
-    return transport::ble::parse_address(s) ? std::string() : "not a BLE address (C0:FF:EE:00:00:01): " + s;
+    return transport::ble::parse_address(s) ? std::string()
+                                            : "not a BLE address (C0:FF:EE:00:00:01): " + s;
   };
-  auto* list = app.add_subcommand("list", "known sensors: address, name, RSSI, paired/bonded/trusted, connected, MTU");
+  auto* list = app.add_subcommand(
+      "list", "known sensors: address, name, RSSI, paired/bonded/trusted, connected, MTU");
   auto* scan = app.add_subcommand("scan", "discover sensors advertising the service");
   scan->add_option("--seconds", o.seconds, "how long to scan")->check(CLI::Range(1, 3600));
   scan->add_flag("--all", o.all, "show every LE device, not only those advertising the service");
-  auto* pair = app.add_subcommand("pair", "pair and trust a sensor, and print (or add) its [ble] allow entry");
+  auto* pair = app.add_subcommand(
+      "pair", "pair and trust a sensor, and print (or add) its [ble] allow entry");
   pair->add_option("address", o.address)->required()->check(address_ok);
   pair->add_option("--config", o.config, "gateway TOML file: add the address to [ble] allow");
-  pair->add_option("--seconds", o.seconds, "how long to scan for it if unknown")->check(CLI::Range(1, 3600));
+  pair->add_option("--seconds", o.seconds, "how long to scan for it if unknown")
+      ->check(CLI::Range(1, 3600));
   pair->add_flag("--all", o.all, "scan for it even if it does not advertise the service");
-  auto* passkey = pair->add_option_function<std::uint32_t>("--passkey", [&](const std::uint32_t& k) { o.passkey = k; },
-                                                            "the sensor's fixed 6-digit passkey");
+  auto* passkey = pair->add_option_function<std::uint32_t>(
+      "--passkey", [&](const std::uint32_t& k) { o.passkey = k; },
+      "the sensor's fixed 6-digit passkey");
   passkey->check(CLI::Range(0, 999999));
   auto* remove = app.add_subcommand("remove", "unpair a sensor (RemoveDevice)");
   remove->add_option("address", o.address)->required()->check(address_ok);
