@@ -1,5 +1,10 @@
 #include "broker_clients.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -20,6 +25,11 @@ mqtt::connect_options options() {
 Collector::Collector(const std::string& uri, const std::string& client_id) : client_(uri, client_id) {}
 
 Collector::~Collector() {
+  if (raw_fd_ >= 0) {
+    shutdown(raw_fd_, SHUT_RDWR);
+    if (raw_thread_.joinable()) raw_thread_.join();
+    close(raw_fd_);
+  }
   try {
     if (client_.is_connected()) client_.disconnect()->wait_for(std::chrono::seconds(2));
   } catch (const mqtt::exception&) {
@@ -57,8 +67,88 @@ Collector::Result Collector::finish() {
 void Collector::on_message(const mqtt::const_message_ptr& m) {
   const auto now = now_ns();
   const auto& payload = m->get_payload_ref();
-  const auto stamp = read_stamp(std::span<const std::uint8_t>(
-      reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
+  count(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+        now);
+}
+
+std::string Collector::start_raw(std::uint16_t port, const std::string& filter, int qos) {
+  raw_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  if (raw_fd_ < 0 || ::connect(raw_fd_, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+    return "raw subscriber: cannot connect";
+  }
+  const std::string id = "bench-rawsub-" + std::to_string(getpid());
+  std::vector<std::uint8_t> connect{0x10, static_cast<std::uint8_t>(10 + 2 + id.size()), 0, 4, 'M', 'Q', 'T', 'T',
+                                    4, 2, 0, 0, 0, static_cast<std::uint8_t>(id.size())};
+  connect.insert(connect.end(), id.begin(), id.end());
+  std::vector<std::uint8_t> subscribe{0x82, static_cast<std::uint8_t>(2 + 2 + filter.size() + 1), 0, 1, 0,
+                                      static_cast<std::uint8_t>(filter.size())};
+  subscribe.insert(subscribe.end(), filter.begin(), filter.end());
+  subscribe.push_back(static_cast<std::uint8_t>(qos));
+  std::uint8_t connack[4] = {};
+  timeval tv{5, 0};
+  setsockopt(raw_fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::write(raw_fd_, connect.data(), connect.size()) != static_cast<ssize_t>(connect.size()) ||
+      ::read(raw_fd_, connack, 4) != 4 || connack[0] != 0x20 || connack[3] != 0 ||
+      ::write(raw_fd_, subscribe.data(), subscribe.size()) != static_cast<ssize_t>(subscribe.size())) {
+    return "raw subscriber: MQTT connect/subscribe failed";
+  }
+  tv = timeval{0, 0};
+  setsockopt(raw_fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  raw_thread_ = std::thread([this] { raw_loop(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // SUBACK
+  return {};
+}
+
+// Reads the MQTT stream: counts PUBLISH payloads, acknowledges QoS 1, ignores the rest.
+void Collector::raw_loop() {
+  std::vector<std::uint8_t> in;
+  std::vector<std::uint8_t> acks;
+  std::vector<std::uint8_t> chunk(256 * 1024);
+  for (;;) {
+    const ssize_t got = ::read(raw_fd_, chunk.data(), chunk.size());
+    if (got <= 0) return;
+    const auto now = now_ns();
+    in.insert(in.end(), chunk.begin(), chunk.begin() + got);
+    std::size_t at = 0;
+    acks.clear();
+    while (in.size() - at >= 2) {
+      std::size_t length = 0;
+      std::size_t k = at + 1;
+      unsigned shift = 0;
+      bool complete = false;
+      while (k < in.size() && shift <= 21) {
+        length |= static_cast<std::size_t>(in[k] & 0x7F) << shift;
+        shift += 7;
+        if ((in[k++] & 0x80) == 0) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete || in.size() - k < length) break;
+      const std::uint8_t header = in[at];
+      if ((header >> 4) == 3 && length >= 2) {
+        const int q = (header >> 1) & 3;
+        const std::size_t topic_len = (std::size_t{in[k]} << 8) | in[k + 1];
+        std::size_t body = k + 2 + topic_len;
+        if (q > 0) {
+          acks.insert(acks.end(), {0x40, 0x02, in[body], in[body + 1]});
+          body += 2;
+        }
+        count(std::span<const std::uint8_t>(in.data() + body, k + length - body), now);
+      }
+      at = k + length;
+    }
+    in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(at));
+    if (!acks.empty() && ::write(raw_fd_, acks.data(), acks.size()) < 0) return;
+  }
+}
+
+void Collector::count(std::span<const std::uint8_t> payload, std::int64_t now) {
+  const auto stamp = read_stamp(payload);
   std::lock_guard lock(mutex_);
   if (!stamp || stamp->phase != phase_ || phase_ == 0) {
     ++result_.stale;

@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,9 @@ class Collector {
   ~Collector();
   // Connects and subscribes; returns an error text, empty on success.
   std::string start(const std::string& filter, int qos);
+  // Instead of Paho: one raw MQTT 3.1.1 connection read by a thread of its own (--raw-subscriber),
+  // to tell a slow subscriber client from a slow path.
+  std::string start_raw(std::uint16_t port, const std::string& filter, int qos);
   // Starts counting messages stamped with `phase`; seq must stay below max_seq.
   void begin(std::uint32_t phase, std::size_t max_seq);
   std::uint64_t received() const noexcept { return received_.load(); }
@@ -38,7 +43,11 @@ class Collector {
 
  private:
   void on_message(const mqtt::const_message_ptr& m);
+  void count(std::span<const std::uint8_t> payload, std::int64_t now);
+  void raw_loop();
   mqtt::async_client client_;
+  int raw_fd_ = -1;
+  std::thread raw_thread_;
   std::mutex mutex_;
   std::uint32_t phase_ = 0;
   std::vector<std::uint8_t> seen_;

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "processes.hpp"
 #include "scenarios.hpp"
@@ -29,12 +30,15 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.1, 60.0));
   std::string json_file;
   app.add_option("--json-file", json_file, "also write the JSON to this file");
+  app.add_flag("--paho-subscriber", opt.paho_subscriber,
+               "count at the broker with a Paho C++ client instead of a raw MQTT socket");
   app.add_flag("--keep", opt.keep, "keep the temporary directory with configs and logs");
   CLI11_PARSE(app, argc, argv);
 
   std::ostringstream command;
   for (int i = 0; i < argc; ++i) command << (i ? " " : "") << argv[i];
 
+  const auto load_start = bench::read_file("/proc/loadavg");
   const auto fds = bench::raise_fd_limit();
   bench::progress("fd limit " + std::to_string(fds) + ", gateway " + opt.gateway);
   bench::Rig rig(opt);
@@ -62,6 +66,14 @@ int main(int argc, char** argv) {
     if (!t->rows.empty()) tables.push_back(*t);
   }
   tables.push_back(bench::targets_table(results));
+  bench::Table run_info{"run", "Run", {"item", "value"}, {}};
+  auto first_three = [](const std::string& loadavg) { return loadavg.substr(0, loadavg.find(' ', loadavg.find(' ', loadavg.find(' ') + 1) + 1)); };
+  run_info.add({bench::text("cores"), bench::num(std::uint64_t(std::thread::hardware_concurrency()))});
+  run_info.add({bench::text("load average at start (1/5/15 min)"), bench::text(first_three(load_start))});
+  run_info.add({bench::text("load average at end"), bench::text(first_three(bench::read_file("/proc/loadavg")))});
+  run_info.add({bench::text("gateway"), bench::text(opt.gateway)});
+  run_info.add({bench::text("subscriber"), bench::text(opt.paho_subscriber ? "Paho C++" : "raw MQTT socket")});
+  tables.push_back(run_info);
   if (!json_file.empty()) {
     std::ofstream f(json_file);
     bench::print_json(f, tables, command.str());

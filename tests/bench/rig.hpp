@@ -18,7 +18,11 @@ struct Options {
   std::string gateway;
   std::string mosquitto = "/usr/sbin/mosquitto";
   double duration_s = 0;  // per measured step; 0: default
-  bool keep = false;      // keep the temporary directory (configs, logs)
+  bool keep = false;
+  // Count at the broker with a Paho C++ client instead of the raw MQTT socket. Off by default: in
+  // one process Paho's shared threads serve the subscriber and the direct publishers alike, and
+  // the subscriber became the bottleneck of both paths.
+  bool paho_subscriber = false;      // keep the temporary directory (configs, logs)
   bool wants(const std::string& name) const;
   double step_seconds() const { return duration_s > 0 ? duration_s : (quick ? 0.5 : 2.0); }
 };
@@ -36,6 +40,7 @@ class Rig {
   void stop_gateway();
 
   std::string broker_uri() const;
+  std::uint16_t broker_port() const noexcept { return broker_port_; }
   const sockaddr_in& gateway_address() const noexcept { return gateway_address_; }
   pid_t gateway_pid() const noexcept { return gateway_pid_; }
   pid_t broker_pid() const noexcept { return broker_pid_; }

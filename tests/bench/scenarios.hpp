@@ -18,6 +18,8 @@ struct Figures {
   std::optional<double> q0_direct;
   std::optional<double> q1_gateway;
   std::optional<double> q1_direct;
+  std::optional<double> q0_raw;  // raw-socket publishers: the broker's own ceiling
+  std::optional<double> q1_raw;
   std::size_t uplink_n = 0;
   std::size_t storm_n = 0;
   std::uint64_t storm_accepted = 0;

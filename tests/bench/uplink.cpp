@@ -4,7 +4,10 @@
 #include <chrono>
 #include <thread>
 
+#include <functional>
+
 #include "broker_clients.hpp"
+#include "raw_mqtt.hpp"
 #include "processes.hpp"
 #include "scenarios.hpp"
 #include "step.hpp"
@@ -127,10 +130,12 @@ Best gateway_ladder(Rig& rig, const Options& opt, Collector& collector, Fleet& f
   return best;
 }
 
-Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, Publishers& pubs, int qos,
-                   Table& table) {
+// The same load straight to the broker; `publish`, `service` and `acked` say through which client.
+Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, const std::string& path,
+                   std::size_t n, int qos, Table& table,
+                   const std::function<bool(std::size_t, const std::string&, const std::uint8_t*, std::size_t)>& publish,
+                   const std::function<void(int)>& service, const std::function<std::uint64_t()>& acked) {
   Best best;
-  const std::size_t n = pubs.size();
   std::vector<std::string> topics;
   for (std::size_t i = 0; i < n; ++i) topics.push_back("bench/u/" + std::to_string(i));
   std::vector<std::uint8_t> payload(kPayloadSize, 0);
@@ -138,7 +143,7 @@ Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, Publisher
     const auto phase = new_phase();
     const auto total = static_cast<std::size_t>(rate * opt.step_seconds());
     collector.begin(phase, total + 1);
-    const auto acked0 = pubs.acked();
+    const auto acked0 = acked();
     std::size_t cursor = 0;
     const auto gw0 = read_proc(rig.gateway_pid());
     const auto br0 = read_proc(rig.broker_pid());
@@ -147,21 +152,18 @@ Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, Publisher
         [&](std::uint32_t seq) {
           const std::size_t i = cursor++ % n;
           write_stamp(payload, Stamp{phase, seq, static_cast<std::uint32_t>(i), now_ns()});
-          return pubs.publish(i, topics[i], payload.data(), payload.size(), qos);
+          return publish(i, topics[i], payload.data(), payload.size());
         },
-        [&](int wait_ms) {
-          if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
-        },
-        [&] { return collector.received() + pubs.acked(); },
+        service, [&] { return collector.received() + acked(); },
         [&](std::uint64_t sent) {
-          return collector.received() >= sent && (qos == 0 || pubs.acked() - acked0 >= sent);
+          return collector.received() >= sent && (qos == 0 || acked() - acked0 >= sent);
         });
     const auto gw1 = read_proc(rig.gateway_pid());
     const auto br1 = read_proc(rig.broker_pid());
-    const auto o = record(table, "direct", n, qos, rate, t, collector.finish(), pubs.acked() - acked0,
-                          0, gw0, gw1, br0, br1, opt.step_seconds());
+    const auto o = record(table, path, n, qos, rate, t, collector.finish(), acked() - acked0, 0, gw0,
+                          gw1, br0, br1, opt.step_seconds());
     best.add(o);
-    progress("uplink direct n=" + std::to_string(n) + " qos=" + std::to_string(qos) + " rate=" +
+    progress("uplink " + path + " n=" + std::to_string(n) + " qos=" + std::to_string(qos) + " rate=" +
              std::to_string(static_cast<int>(rate)) + " -> " +
              std::to_string(static_cast<int>(o.delivered_rate)) + " msg/s, loss " +
              std::to_string(o.loss_pct) + " %");
@@ -176,12 +178,15 @@ Cell ratio(double a, double b) { return b > 0 ? num(100.0 * a / b, 0) : text("-"
 
 std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
   Collector collector(rig.broker_uri(), "bench-collector-" + std::to_string(getpid()));
-  if (auto err = collector.start("bench/u/+", 1); !err.empty()) return err;
+  const auto collector_error = opt.paho_subscriber ? collector.start("bench/u/+", 1)
+                                                   : collector.start_raw(rig.broker_port(), "bench/u/+", 1);
+  if (!collector_error.empty()) return collector_error;
   const std::vector<std::size_t> sizes =
       opt.quick ? std::vector<std::size_t>{1, 100} : std::vector<std::size_t>{1, 100, 1000};
   for (const std::size_t n : sizes) {
     Best gw[2];
     Best direct[2];
+    Best raw[2];
     {
       if (auto err = rig.restart_gateway(); !err.empty()) return err;
       const auto idle = read_proc(rig.gateway_pid());
@@ -208,13 +213,36 @@ std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
     {
       Publishers pubs(rig.broker_uri(), n, "direct" + std::to_string(n) + "-");
       if (auto err = pubs.connect(); !err.empty()) return err;
-      for (int qos = 0; qos <= 1; ++qos) direct[qos] = direct_ladder(rig, opt, collector, pubs, qos, results.uplink);
+      for (int qos = 0; qos <= 1; ++qos) {
+        direct[qos] = direct_ladder(
+            rig, opt, collector, "direct Paho", n, qos, results.uplink,
+            [&](std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size) {
+              return pubs.publish(i, topic, data, size, qos);
+            },
+            [](int wait_ms) {
+              if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
+            },
+            [&] { return pubs.acked(); });
+      }
+    }
+    {
+      RawPublishers pubs;
+      if (auto err = pubs.connect(rig.broker_port(), n, "raw" + std::to_string(n) + "-"); !err.empty()) return err;
+      for (int qos = 0; qos <= 1; ++qos) {
+        raw[qos] = direct_ladder(
+            rig, opt, collector, "direct raw", n, qos, results.uplink,
+            [&](std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size) {
+              return pubs.publish(i, topic, data, size, qos);
+            },
+            [&](int wait_ms) { pubs.poll(wait_ms); }, [&] { return pubs.acked(); });
+      }
     }
     for (int qos = 0; qos <= 1; ++qos) {
       results.uplink_summary.add({num(std::uint64_t{n}), num(std::uint64_t(qos)), num(gw[qos].peak),
                                   num(gw[qos].lossless), num(direct[qos].peak), num(direct[qos].lossless),
                                   ratio(gw[qos].peak, direct[qos].peak),
-                                  ratio(gw[qos].lossless, direct[qos].peak)});
+                                  ratio(gw[qos].lossless, direct[qos].peak), num(raw[qos].peak),
+                                  ratio(gw[qos].peak, raw[qos].peak)});
     }
     if (n == 100 || (opt.quick && n == sizes.back())) {
       auto& f = results.figures;
@@ -223,6 +251,8 @@ std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
       f.q0_direct = direct[0].peak;
       f.q1_gateway = gw[1].peak;
       f.q1_direct = direct[1].peak;
+      f.q0_raw = raw[0].peak;
+      f.q1_raw = raw[1].peak;
     }
   }
   rig.stop_gateway();
