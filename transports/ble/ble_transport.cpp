@@ -9,6 +9,7 @@
 #include <exception>
 #include <set>
 #include <stdexcept>
+#include <string_view>
 
 #include "transports/ble/agent.hpp"
 #include "transports/ble/ble_address.hpp"
@@ -679,6 +680,8 @@ struct BleTransport::Impl {
                  e ? why(e) : std::string("NUS service/characteristics not found"),
                  std::chrono::duration_cast<std::chrono::milliseconds>(d.backoff).count());
     d.backoff = std::min<Clock::duration>(d.backoff * 2, kMaxBackoff);
+    // A sensor that could not be reached is probably asleep: try again when it advertises.
+    if (std::string_view(step) == "Connect") d.wake_on_advert = true;
     bury_link(d);
   }
 
@@ -747,7 +750,9 @@ struct BleTransport::Impl {
 
   void notification(const std::string& char_path, const std::vector<std::uint8_t>& value) {
     for (auto& [path, d] : devices) {
-      if (d.tx_path != char_path || d.state != State::Ready) continue;
+      // A sensor may notify as soon as it is subscribed, before the StartNotify reply reaches us.
+      if (d.tx_path != char_path || (d.state != State::Ready && d.state != State::Subscribing))
+        continue;
       const auto peer = ble::to_peer(d.octets);
       const auto dropped = d.reassembler.dropped();
       d.reassembler.feed(value, Clock::now(),
