@@ -1,0 +1,262 @@
+"""Hostile input through the real binary (issue 8): the fuzz corpus, seeded mutations of it and
+crafted abusive clients, from many source addresses, against mosquitto and the real gateway.
+
+Afterwards the gateway must still be alive, serve a well-behaved sensor end to end, have reaped
+every hostile session, not have grown in memory, and exit 0 on SIGTERM (under ASan a leak or any
+sanitizer report makes that exit code non-zero). Everything is seeded: a failure replays exactly.
+"""
+import os
+import random
+import re
+import socket
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+
+import actors as act  # noqa: E402
+import hostile_inputs as hi  # noqa: E402
+import mqttsn_packets as sn  # noqa: E402
+from harness import Gateway, Mosquitto, Observer, Sensor, UdpLink, gateway_exe, wait_until  # noqa: E402
+
+SEED = int(os.environ.get("HOSTILE_SEED", "20261208"))
+MUTATIONS = int(os.environ.get("HOSTILE_MUTATIONS", "10000"))  # per storm; two storms
+SOURCES_V4, SOURCES_V6 = 40, 8
+CHUNK = 300  # datagrams between two round trips to the gateway (keeps its socket buffer from overflowing)
+
+# Short timers: a hostile session with nothing in flight is gone 1.5 x its 1-2 s keep-alive after its
+# last datagram, a half-finished will exchange after retry_interval x (retry_count + 1).
+PROTOCOL = {"retry_interval_ms": 250, "retry_count": 1, "advertise_interval_s": 3600,
+            "max_buffered_per_client": 20}
+
+
+def sanitized(exe):
+    with open(exe, "rb") as f:
+        return b"AddressSanitizer" in f.read()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def session_counts(gw):
+    text = gw.log_text_all()
+    return (len(re.findall(r": new$", text, re.M)),
+            len(re.findall(r": ended \((?:lost|disconnected)\)$", text, re.M)))
+
+
+class HostileGateway(Gateway):
+    def log_text_all(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode(errors="replace")
+
+
+class Prober:
+    """SEARCHGW -> GWINFO round trips on both families: the gateway handles datagrams in order,
+    so an answer means it has dealt with everything sent before (and is alive)."""
+
+    def __init__(self, gw):
+        self.gw = gw
+        self.links = [UdpLink(gw.addr4), UdpLink(gw.addr6, socket.AF_INET6)]
+
+    def sync(self, timeout=30):
+        for link in self.links:
+            link.send(sn.searchgw(0))
+            deadline = time.monotonic() + timeout
+            while True:
+                data = link.recv(max(0.0, deadline - time.monotonic()))
+                assert data is not None, ("gateway did not answer SEARCHGW within %ds (alive: %s)"
+                                          % (timeout, self.gw.alive()))
+                if sn.parse(data).type == sn.GWINFO:
+                    break
+
+    def close(self):
+        for link in self.links:
+            link.close()
+
+
+def storm(gw, prober, observer, tag, seed, mutations):
+    """One storm; returns how many datagrams it sent."""
+    sources = ([UdpLink(gw.addr4) for _ in range(SOURCES_V4)]
+               + [UdpLink(gw.addr6, socket.AF_INET6) for _ in range(SOURCES_V6)])
+    rng = random.Random(seed)
+    sent = 0
+
+    def spray(datagrams):
+        nonlocal sent
+        for i, raw in enumerate(datagrams):
+            src = sources[(sent + i) % len(sources)]
+            if len(raw) <= hi.MAX_UDP4 or src.sock.family == socket.AF_INET6:
+                src.send(raw)
+            if (sent + i) % CHUNK == CHUNK - 1:
+                prober.sync()
+        sent += len(datagrams)
+        prober.sync()
+
+    actors = act.build(gw, tag, seed)
+    try:
+        # The corpus as is (each from three addresses), then once behind a forwarder.
+        corpus = [hi.tame(raw, rng) for _, raw in hi.corpus()]
+        spray(corpus * 3 + [hi.tame(sn.encapsulate(b"\x42", raw), rng) for raw in corpus])
+        spray(hi.oversized_lengths() + hi.nested_encapsulations() + hi.bogus_node_ids(rng)
+              + hi.odd_sizes(rng))
+        not_answered = act.open_all(actors, timeout=20)
+        sent += sum(len(a.opening) for a in actors)
+        assert not not_answered, "no CONNACK for %r" % [a.client_id for a in not_answered]
+        refused = [(a.client_id, a.connack) for a in actors if a.needs_connack and a.connack != 0]
+        assert not refused, "crafted sessions refused: %r" % refused
+        # The crafted scripts interleaved with the mutations. After the first round (the
+        # SUBSCRIBEs) the broker side sends downlink to the subscribers that will never acknowledge
+        # it properly and to the sleep/wake stormers, while their storms go on.
+        muts = hi.mutations(seed, mutations)
+        per_round = max(1, len(muts) // 40)
+        for rnd, n in enumerate(act.play(actors, chunk=40)):
+            sent += n
+            spray(muts[:per_round])
+            muts = muts[per_round:]
+            if rnd == 0:
+                time.sleep(0.5)  # the upstream SUBSCRIBEs
+                infos = [observer.c.publish(topic, b"down %d" % k, qos=k % 3)
+                         for a in actors for topic in a.downlink for k in range(6)]
+                for info in infos:
+                    info.wait_for_publish(10)
+                time.sleep(0.3)
+                act.send_after(actors)
+                sent += sum(len(a.after) for a in actors)
+        spray(muts)
+    finally:
+        act.close_all(actors)
+        for s in sources:
+            s.close()
+    return sent
+
+
+def wait_reaped(gw, timeout=30):
+    """Until every session the log reports as new has ended, plus the upstream clients' burial."""
+    ok = wait_until(lambda: (lambda c: c[0] == c[1])(session_counts(gw)), timeout, interval=0.2)
+    time.sleep(2.0)  # retired Paho clients: disconnect (<= 1 s), then destroyed 0.5 s later
+    return ok
+
+
+def well_behaved(gw, observer, name):
+    s = Sensor(gw, name=name)
+    try:
+        s.connect(name, duration=30)
+        tid = s.register("hostile/ok/%s" % name)
+        s.publish(tid, b"still serving " + name.encode(), qos=1)
+        observer.wait_payload("hostile/ok/%s" % name, b"still serving " + name.encode())
+        s.disconnect()
+    finally:
+        s.close()
+
+
+@pytest.fixture
+def rig(tmp_path):
+    broker = Mosquitto(str(tmp_path)).start()
+    gwdir = tmp_path / "gw"
+    gwdir.mkdir()
+    gw = HostileGateway(broker.uri, workdir=str(gwdir), protocol=PROTOCOL, log_level="info")
+    observer = None
+    prober = None
+    try:
+        gw.start(ready_timeout=30)
+        observer = Observer(broker.port)
+        observer.subscribe("hostile/ok/#", qos=1)
+        prober = Prober(gw)
+        yield gw, observer, prober
+    except BaseException:
+        sys.stdout.write("---- gateway log (tail) ----\n" + gw.log_text()[-8000:] + "\n")
+        raise
+    finally:
+        if prober:
+            prober.close()
+        if observer:
+            observer.close()
+        gw.stop()
+        broker.stop()
+
+
+def test_hostile_storms(rig):
+    gw, observer, prober = rig
+    asan = sanitized(gateway_exe())
+    pid = gw.proc.pid
+    t0 = time.monotonic()
+
+    # Warm-up: one well-behaved round and a small storm, so that first-use allocations (Paho's
+    # threads, allocator arenas, spdlog, hash tables at their working size) are in the baseline.
+    well_behaved(gw, observer, "warmup")
+    n_warm = storm(gw, prober, observer, "w", SEED + 1, MUTATIONS // 5)
+    assert wait_reaped(gw), "warm-up sessions not reaped: new/ended = %r" % (session_counts(gw),)
+    base = rss_kb(pid)
+
+    figures = []
+    for i in (1, 2):
+        # Two identical storms (same tag and seed: the same bytes, the same ClientIds).
+        n = storm(gw, prober, observer, "s", SEED, MUTATIONS)
+        assert gw.alive(), "gateway died during storm %d" % i
+        prober.sync()
+        assert wait_reaped(gw), ("storm %d: hostile sessions not reaped within 30 s: new/ended = %r"
+                                 % (i, session_counts(gw)))
+        assert gw.alive()
+        figures.append((n, rss_kb(pid)))
+        well_behaved(gw, observer, "after%d" % i)
+
+    created, ended = session_counts(gw)
+    (n1, rss1), (n2, rss2) = figures
+    summary = ("hostile: %s gateway, warm-up %d + storms %d + %d datagrams, sessions created %d ended %d; "
+               "VmRSS baseline %d kB, after storm 1 %d kB (%+d), after storm 2 %d kB (%+d); %.1f s"
+               % ("ASan" if asan else "plain", n_warm, n1, n2, created, ended, base, rss1, rss1 - base,
+                  rss2, rss2 - rss1, time.monotonic() - t0))
+    print("\n" + summary)
+
+    # Tolerances. The allocator keeps freed memory for reuse (glibc arenas, one per Paho thread;
+    # ASan's quarantine of up to 256 MB of freed blocks by default), so RSS after a storm does not
+    # fall back to the byte. What a leak looks like is growth per storm: the second, identical
+    # storm must not raise RSS by more than a few MB over the first (a leak of one session record
+    # and upstream client per hostile session would be several MB per storm; a leaked datagram
+    # buffer per datagram, tens of MB). The first storm is allowed its allocator high-water mark.
+    growth_limit = (48 if asan else 2) * 1024
+    first_limit = (160 if asan else 8) * 1024
+    assert rss2 - rss1 <= growth_limit, "memory grows storm over storm: " + summary
+    assert rss1 - base <= first_limit, "memory did not return near its baseline: " + summary
+
+    # SIGTERM: clean exit (ASan: no leak, no report), and no hostile session left behind.
+    assert gw.stop() == 0, "gateway exit code %r after SIGTERM:\n%s" % (gw.exit_code, gw.log_text()[-6000:])
+    assert re.search(r"stopping: 0 sessions", gw.log_text_all()), gw.log_text()[-3000:]
+
+
+# KNOWN BUG H8-1 (see the H8 report; owner: gateway/runtime.cpp describe(), gateway/core/session.cpp
+# who()): the ClientId is written to the log as received, so a CONNECT whose ClientId holds a
+# newline forges whole log lines ("... session ClientId=victim ...: connected"), and a 60000-octet
+# ClientId is repeated in full on every line about that session. Marked strict xfail so that the
+# suite stays usable until the fix lands; when it is fixed this XPASSes and fails: drop the marker.
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="KNOWN BUG H8-1: ClientId logged unescaped (log line forgery)")
+def test_client_id_cannot_forge_log_lines(tmp_path):
+    broker = Mosquitto(str(tmp_path)).start()
+    gwdir = tmp_path / "gw"
+    gwdir.mkdir()
+    gw = HostileGateway(broker.uri, workdir=str(gwdir), protocol=PROTOCOL, log_level="info")
+    link = None
+    try:
+        gw.start(ready_timeout=30)
+        link = UdpLink(gw.addr4)
+        forged = b"2026-01-01 00:00:00.000 info  session ClientId=FORGED udp:10.0.0.1:1: new"
+        link.send(sn.frame(sn.CONNECT, bytes([sn.flags(clean=True), 1]) + b"\x00\x01" + b"x\n" + forged))
+        wait_until(lambda: "x" in gw.log_text_all() and ": new" in gw.log_text_all(), 10)
+        time.sleep(0.5)
+        forged_lines = [line for line in gw.log_text_all().splitlines() if "FORGED" in line
+                        and line.startswith("2026-01-01")]
+        assert not forged_lines, "a ClientId forged log lines: %r" % forged_lines
+    finally:
+        if link:
+            link.close()
+        assert gw.stop() == 0
+        broker.stop()
