@@ -8,8 +8,8 @@ namespace gw {
 std::optional<Outgoing> Outbox::push_back(Outgoing m) {
   queue_.push_back(std::move(m));
   if (queue_.size() <= capacity_) return std::nullopt;
-  auto victim = std::find_if(queue_.begin(), queue_.end(),
-                             [](const Outgoing& o) { return o.qos == 0; });
+  auto victim =
+      std::find_if(queue_.begin(), queue_.end(), [](const Outgoing& o) { return o.qos == 0; });
   if (victim == queue_.end()) victim = queue_.begin();
   Outgoing dropped = std::move(*victim);
   queue_.erase(victim);

@@ -14,14 +14,18 @@ namespace {
 
 using mqttsn::ReturnCode;
 
-Clock::duration seconds_ms(std::uint16_t s) { return std::chrono::milliseconds(std::int64_t{s} * 1000); }
+Clock::duration seconds_ms(std::uint16_t s) {
+  return std::chrono::milliseconds(std::int64_t{s} * 1000);
+}
 
 // §7.2: the gateway's timers are 10 % above the announced duration, 50 % for durations below
 // one minute (design.md: keep-alive is supervised at 1.5 x the period).
 Clock::duration sleep_timeout(std::uint16_t s) {
   return s < 60 ? seconds_ms(s) * 3 / 2 : seconds_ms(s) * 11 / 10;
 }
-Clock::duration keep_alive_timeout(std::uint16_t s) { return seconds_ms(s) * 3 / 2; }
+Clock::duration keep_alive_timeout(std::uint16_t s) {
+  return seconds_ms(s) * 3 / 2;
+}
 
 bool valid_will(const mqttsn::Flags& f, const std::string& topic) {
   return f.qos != mqttsn::QoS::MinusOne && mqttsn::valid_topic_name(topic);
@@ -29,12 +33,18 @@ bool valid_will(const mqttsn::Flags& f, const std::string& topic) {
 
 const char* state_name(SessionState s) {
   switch (s) {
-    case SessionState::Connecting: return "connecting";
-    case SessionState::Active: return "active";
-    case SessionState::Asleep: return "asleep";
-    case SessionState::Awake: return "awake";
-    case SessionState::Lost: return "lost";
-    case SessionState::Disconnected: return "disconnected";
+    case SessionState::Connecting:
+      return "connecting";
+    case SessionState::Active:
+      return "active";
+    case SessionState::Asleep:
+      return "asleep";
+    case SessionState::Awake:
+      return "awake";
+    case SessionState::Lost:
+      return "lost";
+    case SessionState::Disconnected:
+      return "disconnected";
   }
   return "?";
 }
@@ -47,8 +57,12 @@ Session::Session(SessionConfig config, TimePoint now)
       topics_(config_.predefined),
       outbox_(config_.max_buffered) {}
 
-SessionState Session::state() const noexcept { return state_; }
-const std::string& Session::client_id() const noexcept { return client_id_; }
+SessionState Session::state() const noexcept {
+  return state_;
+}
+const std::string& Session::client_id() const noexcept {
+  return client_id_;
+}
 
 Actions Session::on_packet(const mqttsn::Message& msg, TimePoint now) {
   Actions out;
@@ -198,7 +212,8 @@ void Session::on_connect(const mqttsn::Connect& c, TimePoint now, Actions& out) 
   }
   if (!client_id_.empty() && c.client_id != client_id_) {
     // The runtime routes by exact ClientId; a different one here is its bug, not a takeover.
-    log(out, LogLevel::Error, who() + "CONNECT for another ClientId '" + c.client_id + "', ignored");
+    log(out, LogLevel::Error,
+        who() + "CONNECT for another ClientId '" + c.client_id + "', ignored");
     return;
   }
   if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
@@ -301,8 +316,8 @@ void Session::accept_connection(TimePoint now, Actions& out) {
   send(out, mqttsn::ConnAck{ReturnCode::Accepted});
   log(out, LogLevel::Info,
       who() + "connected (keep-alive " + std::to_string(keep_alive_s_) + " s, clean session " +
-          (clean_session_ ? "yes" : "no") + ", will " + (will_ ? "'" + will_->topic + "'" : "none") +
-          ")");
+          (clean_session_ ? "yes" : "no") + ", will " +
+          (will_ ? "'" + will_->topic + "'" : "none") + ")");
   pump(now, out);  // what was buffered while asleep or connecting
 }
 
@@ -361,7 +376,8 @@ void Session::on_will_topic_upd(const mqttsn::WillTopicUpd& m, Actions& out) {
   send(out, mqttsn::WillTopicResp{ReturnCode::Accepted});
   if (will == will_) return;
   will_ = std::move(will);
-  log(out, LogLevel::Info, who() + (will_ ? "will topic now '" + will_->topic + "'" : "will deleted"));
+  log(out, LogLevel::Info,
+      who() + (will_ ? "will topic now '" + will_->topic + "'" : "will deleted"));
   upstream_up_ = false;
   out.emplace_back(act::ReconnectUpstream{will_});
 }
@@ -423,7 +439,8 @@ void Session::on_pingreq(TimePoint now, Actions& out) {
       pump(now, out);
       break;
     case SessionState::Awake:
-      // The client repeats its PINGREQ while we are still sending: the retransmission timer covers it.
+      // The client repeats its PINGREQ while we are still sending: the retransmission timer covers
+      // it.
       log(out, LogLevel::Debug, who() + "PINGREQ repeated while awake");
       break;
     case SessionState::Connecting:
@@ -468,12 +485,16 @@ std::uint16_t Session::new_msg_id() {
   return next_msg_id_++;
 }
 
-void Session::send(Actions& out, mqttsn::Message m) { out.emplace_back(act::SendToClient{std::move(m)}); }
+void Session::send(Actions& out, mqttsn::Message m) {
+  out.emplace_back(act::SendToClient{std::move(m)});
+}
 
 void Session::log(Actions& out, LogLevel level, std::string text) {
   out.emplace_back(act::Log{level, std::move(text)});
 }
 
-std::string Session::who() const { return (client_id_.empty() ? std::string("?") : client_id_) + ": "; }
+std::string Session::who() const {
+  return (client_id_.empty() ? std::string("?") : client_id_) + ": ";
+}
 
 }  // namespace gw

@@ -64,7 +64,7 @@ class Session {
     std::uint16_t topic_id = 0;  // PUBACK / SUBACK topic id
     std::string filter;          // Subscribe: recorded on success
     int qos = 0;
-    bool normal_topic = false;   // Subscribe: topic_id is a normal id the SUBACK tells the client
+    bool normal_topic = false;  // Subscribe: topic_id is a normal id the SUBACK tells the client
   };
   // Uplink QoS 2 message ids between PUBLISH and PUBREL.
   struct Qos2In {

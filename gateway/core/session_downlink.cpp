@@ -55,7 +55,8 @@ void Session::pump(TimePoint now, Actions& out) {
     }
     const auto topic = topics_.for_client(next.topic);
     if (!topic) {
-      log(out, LogLevel::Warn, who() + "no topic id left for '" + next.topic + "', message dropped");
+      log(out, LogLevel::Warn,
+          who() + "no topic id left for '" + next.topic + "', message dropped");
       outbox_.pop_front();
       continue;
     }
@@ -113,7 +114,8 @@ void Session::flight_done(TimePoint now, Actions& out) {
 
 void Session::on_regack(const mqttsn::RegAck& m, TimePoint now, Actions& out) {
   if (!inflight_ || inflight_->kind != FlightKind::Register || inflight_->msg_id != m.msg_id) {
-    log(out, LogLevel::Debug, who() + "REGACK " + std::to_string(m.msg_id) + " unexpected, ignored");
+    log(out, LogLevel::Debug,
+        who() + "REGACK " + std::to_string(m.msg_id) + " unexpected, ignored");
     return;
   }
   const std::string topic = inflight_->item.topic;
@@ -164,7 +166,8 @@ void Session::on_pubrec(const mqttsn::PubRec& m, TimePoint now, Actions& out) {
     return;
   }
   const auto* sent = std::get_if<mqttsn::Publish>(&inflight_->sent);
-  if (inflight_->kind != FlightKind::Publish || !sent || sent->flags.qos != mqttsn::QoS::ExactlyOnce)
+  if (inflight_->kind != FlightKind::Publish || !sent ||
+      sent->flags.qos != mqttsn::QoS::ExactlyOnce)
     return;
   Inflight f = std::move(*inflight_);
   f.kind = FlightKind::PubRel;

@@ -128,9 +128,9 @@ using Actions = std::vector<Action>;
 enum class SessionState : std::uint8_t { Connecting, Active, Asleep, Awake, Lost, Disconnected };
 
 struct SessionConfig {
-  std::chrono::milliseconds retry_interval{10000};   // Tretry
-  unsigned retry_count = 3;                           // Nretry
-  std::size_t max_buffered = 1000;                    // protocol.max_buffered_per_client
+  std::chrono::milliseconds retry_interval{10000};     // Tretry
+  unsigned retry_count = 3;                            // Nretry
+  std::size_t max_buffered = 1000;                     // protocol.max_buffered_per_client
   std::shared_ptr<const PredefinedTopics> predefined;  // may be null: none configured
 };
 

@@ -13,7 +13,9 @@ namespace {
 using mqttsn::ReturnCode;
 using mqttsn::TopicIdType;
 
-int qos_value(mqttsn::QoS q) { return q == mqttsn::QoS::MinusOne ? 0 : static_cast<int>(q); }
+int qos_value(mqttsn::QoS q) {
+  return q == mqttsn::QoS::MinusOne ? 0 : static_cast<int>(q);
+}
 }  // namespace
 
 void Session::on_register(const mqttsn::Register& m, Actions& out) {
@@ -84,7 +86,8 @@ void Session::on_pubrel(const mqttsn::PubRel& m, Actions& out) {
     return;
   }
   if (!it->second.delivered) {
-    log(out, LogLevel::Warn, who() + "PUBREL " + std::to_string(m.msg_id) + " before PUBREC, ignored");
+    log(out, LogLevel::Warn,
+        who() + "PUBREL " + std::to_string(m.msg_id) + " before PUBREC, ignored");
     return;
   }
   qos2_in_.erase(it);
@@ -127,7 +130,8 @@ void Session::on_subscribe(const mqttsn::Subscribe& m, Actions& out) {
     send(out, mqttsn::SubAck{{}, 0, m.msg_id, rc});
     log(out, LogLevel::Warn, who() + "SUBSCRIBE refused: " + why);
   };
-  if (m.flags.qos == mqttsn::QoS::MinusOne) return refuse(ReturnCode::RejectedNotSupported, "QoS -1");
+  if (m.flags.qos == mqttsn::QoS::MinusOne)
+    return refuse(ReturnCode::RejectedNotSupported, "QoS -1");
   const bool pending = std::any_of(up_pending_.begin(), up_pending_.end(), [&](const auto& kv) {
     return kv.second.kind == UpKind::Subscribe && kv.second.msg_id == m.msg_id;
   });

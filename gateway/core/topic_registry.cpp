@@ -8,7 +8,9 @@ namespace gw {
 
 namespace {
 // 0x0000 and 0xFFFF are reserved (§5.3.11).
-bool usable(std::uint16_t id) noexcept { return id != 0x0000 && id != 0xFFFF; }
+bool usable(std::uint16_t id) noexcept {
+  return id != 0x0000 && id != 0xFFFF;
+}
 constexpr std::size_t kUsableIds = 0xFFFE;
 }  // namespace
 
@@ -57,13 +59,17 @@ void TopicRegistry::forget_client_knowledge() {
   for (auto& [id, entry] : by_id_) entry.known = false;
 }
 
-void TopicRegistry::reject(std::string_view name) { rejected_.emplace(name); }
+void TopicRegistry::reject(std::string_view name) {
+  rejected_.emplace(name);
+}
 
 bool TopicRegistry::rejected(std::string_view name) const {
   return rejected_.contains(std::string(name));
 }
 
-void TopicRegistry::clear_rejections() { rejected_.clear(); }
+void TopicRegistry::clear_rejections() {
+  rejected_.clear();
+}
 
 void TopicRegistry::clear() {
   by_id_.clear();
@@ -100,7 +106,8 @@ std::optional<std::string> TopicRegistry::resolve(mqttsn::TopicIdType type,
 }
 
 std::optional<ClientTopic> TopicRegistry::for_client(std::string_view name) {
-  if (auto id = predefined_id(name)) return ClientTopic{mqttsn::TopicIdType::Predefined, *id, false};
+  if (auto id = predefined_id(name))
+    return ClientTopic{mqttsn::TopicIdType::Predefined, *id, false};
   if (mqttsn::is_short_topic(name))
     return ClientTopic{mqttsn::TopicIdType::Short, mqttsn::short_topic_id(name), false};
   auto id = assign(name);

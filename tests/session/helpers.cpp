@@ -9,11 +9,15 @@
 
 namespace st {
 
-gw::Bytes bytes(std::string_view s) { return gw::Bytes(s.begin(), s.end()); }
+gw::Bytes bytes(std::string_view s) {
+  return gw::Bytes(s.begin(), s.end());
+}
 
 namespace {
 
-std::string text(const gw::Bytes& b) { return "\"" + std::string(b.begin(), b.end()) + "\""; }
+std::string text(const gw::Bytes& b) {
+  return "\"" + std::string(b.begin(), b.end()) + "\"";
+}
 
 std::string will_text(const std::optional<gw::Will>& w) {
   if (!w) return "none";
@@ -23,10 +27,14 @@ std::string will_text(const std::optional<gw::Will>& w) {
 
 const char* level_name(gw::LogLevel l) {
   switch (l) {
-    case gw::LogLevel::Debug: return "debug";
-    case gw::LogLevel::Info: return "info";
-    case gw::LogLevel::Warn: return "warn";
-    case gw::LogLevel::Error: return "error";
+    case gw::LogLevel::Debug:
+      return "debug";
+    case gw::LogLevel::Info:
+      return "info";
+    case gw::LogLevel::Warn:
+      return "warn";
+    case gw::LogLevel::Error:
+      return "error";
   }
   return "?";
 }
@@ -145,16 +153,21 @@ mqttsn::SubAck suback(QoS granted, std::uint16_t topic_id, std::uint16_t msg_id,
   return a;
 }
 
-mqttsn::Disconnect sleep_for(std::uint16_t seconds) { return mqttsn::Disconnect{seconds}; }
+mqttsn::Disconnect sleep_for(std::uint16_t seconds) {
+  return mqttsn::Disconnect{seconds};
+}
 
-Action send(mqttsn::Message m) { return gw::act::SendToClient{std::move(m)}; }
+Action send(mqttsn::Message m) {
+  return gw::act::SendToClient{std::move(m)};
+}
 
-Action connect_up(std::string id, bool clean, std::uint16_t keep_alive,
-                  std::optional<gw::Will> w) {
+Action connect_up(std::string id, bool clean, std::uint16_t keep_alive, std::optional<gw::Will> w) {
   return gw::act::ConnectUpstream{std::move(id), clean, keep_alive, std::move(w)};
 }
 
-Action reconnect_up(std::optional<gw::Will> w) { return gw::act::ReconnectUpstream{std::move(w)}; }
+Action reconnect_up(std::optional<gw::Will> w) {
+  return gw::act::ReconnectUpstream{std::move(w)};
+}
 
 Action publish_up(std::uint32_t token, std::string topic, std::string_view data, int qos,
                   bool retain) {
@@ -169,8 +182,12 @@ Action unsubscribe_up(std::uint32_t token, std::string filter) {
   return gw::act::UnsubscribeUpstream{token, std::move(filter)};
 }
 
-Action disconnect_up() { return gw::act::DisconnectUpstream{}; }
-Action end_session(bool lost) { return gw::act::EndSession{lost}; }
+Action disconnect_up() {
+  return gw::act::DisconnectUpstream{};
+}
+Action end_session(bool lost) {
+  return gw::act::EndSession{lost};
+}
 
 gw::Will will(std::string topic, std::string_view payload, int qos, bool retain) {
   return gw::Will{std::move(topic), bytes(payload), qos, retain};

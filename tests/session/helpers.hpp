@@ -30,7 +30,8 @@ std::string render(const Actions& as, bool with_logs = false);
 // Whether some Log action contains `needle`.
 bool has_log(const Actions& as, std::string_view needle, std::optional<gw::LogLevel> level = {});
 
-#define EXPECT_ACTIONS(actual, ...) CHECK(::st::render(actual) == ::st::render(::gw::Actions{__VA_ARGS__}))
+#define EXPECT_ACTIONS(actual, ...) \
+  CHECK(::st::render(actual) == ::st::render(::gw::Actions{__VA_ARGS__}))
 
 // ---- client messages
 mqttsn::Connect connect(std::string id, std::uint16_t keep_alive = 60, bool clean = true,

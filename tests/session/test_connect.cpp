@@ -11,7 +11,8 @@ TEST_CASE("CONNECT without will: ConnectUpstream, then CONNACK when the broker a
   EXPECT_ACTIONS(s.packet(connect("sensor1", 30, true)), connect_up("sensor1", true, 30));
   CHECK(s.session.state() == SessionState::Connecting);
   CHECK(s.session.client_id() == "sensor1");
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{false}), send(mqttsn::ConnAck{ReturnCode::Accepted}));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{false}),
+                 send(mqttsn::ConnAck{ReturnCode::Accepted}));
   CHECK(s.session.state() == SessionState::Active);
   CHECK(s.session.keep_alive_s() == 30);
 }

@@ -36,7 +36,8 @@ TEST_CASE("wildcard match: REGISTER first, the QoS 0 message that triggered it i
   CHECK(s.session.in_flight());
   // More messages meanwhile wait behind the REGISTER, in order.
   EXPECT_ACTIONS(s.upstream(message("sensors/t1", "22", 0)));
-  EXPECT_ACTIONS(s.packet(regack(1, 1)), send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "21")),
+  EXPECT_ACTIONS(s.packet(regack(1, 1)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "21")),
                  send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "22")));
   // Known now: no second REGISTER.
   EXPECT_ACTIONS(s.upstream(message("sensors/t1", "23", 0)),
@@ -55,7 +56,8 @@ TEST_CASE("rejected REGACK: that topic is not sent to this client, others still 
   auto acts = s.packet(regack(0, 1, ReturnCode::RejectedNotSupported));
   EXPECT_ACTIONS(acts, send(reg(2, 2, "b")));
   CHECK(has_log(acts, "refused topic 'a'"));
-  EXPECT_ACTIONS(s.packet(regack(2, 2)), send(down(TopicIdType::Normal, 2, QoS::AtMostOnce, 0, "2")));
+  EXPECT_ACTIONS(s.packet(regack(2, 2)),
+                 send(down(TopicIdType::Normal, 2, QoS::AtMostOnce, 0, "2")));
   EXPECT_ACTIONS(s.upstream(message("a", "4", 0)));
   // Subscribing again is a new wish to receive.
   s.subscribed("a", QoS::AtMostOnce, 2, 2, 1);
@@ -95,7 +97,8 @@ TEST_CASE("one QoS 1/2 message in flight; the rest queue in order behind it") {
   EXPECT_ACTIONS(s.upstream(message("t", "m4", 0)));
   CHECK(s.session.buffered() == 3);
   EXPECT_ACTIONS(s.packet(puback(1, 99)));  // not the one in flight
-  EXPECT_ACTIONS(s.packet(puback(1, 1)), send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "m2")),
+  EXPECT_ACTIONS(s.packet(puback(1, 1)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "m2")),
                  send(down(TopicIdType::Normal, 1, QoS::ExactlyOnce, 2, "m3")));
   EXPECT_ACTIONS(s.packet(mqttsn::PubRec{2}), send(mqttsn::PubRel{2}));
   EXPECT_ACTIONS(s.packet(mqttsn::PubRec{2}), send(mqttsn::PubRel{2}));  // PUBREL lost: again
@@ -117,13 +120,14 @@ TEST_CASE("a PUBACK 'invalid topic id' makes the gateway REGISTER the name again
 }
 
 TEST_CASE("retransmission: PUBLISH with DUP after Tretry, Nretry times, then lost with will") {
-  Sensor s;  // Tretry 10 s, Nretry 3
+  Sensor s;                                // Tretry 10 s, Nretry 3
   s.packet(connect("s1", 0, true, true));  // no keep-alive: only retries can lose it
   s.packet(will_topic("dead/s1", QoS::AtLeastOnce));
   s.packet(mqttsn::WillMsg{bytes("rip")});
   s.upstream(ev::UpstreamConnected{false});
   s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
-  EXPECT_ACTIONS(s.upstream(message("t", "m", 1)), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m")));
+  EXPECT_ACTIONS(s.upstream(message("t", "m", 1)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m")));
   EXPECT_ACTIONS(s.after(9999ms));
   EXPECT_ACTIONS(s.after(1ms), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m", true)));
   EXPECT_ACTIONS(s.after(10s), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m", true)));
@@ -152,7 +156,8 @@ TEST_CASE("retransmission: REGISTER and PUBREL are retransmitted too") {
   s.subscribed("#", QoS::ExactlyOnce, 1, 1, 0);
   EXPECT_ACTIONS(s.upstream(message("x/y", "m", 2)), send(reg(1, 1, "x/y")));
   EXPECT_ACTIONS(s.after(10s), send(reg(1, 1, "x/y")));
-  EXPECT_ACTIONS(s.packet(regack(1, 1)), send(down(TopicIdType::Normal, 1, QoS::ExactlyOnce, 2, "m")));
+  EXPECT_ACTIONS(s.packet(regack(1, 1)),
+                 send(down(TopicIdType::Normal, 1, QoS::ExactlyOnce, 2, "m")));
   EXPECT_ACTIONS(s.packet(mqttsn::PubRec{2}), send(mqttsn::PubRel{2}));
   EXPECT_ACTIONS(s.after(10s), send(mqttsn::PubRel{2}));
   EXPECT_ACTIONS(s.after(10s), send(mqttsn::PubRel{2}));

@@ -14,7 +14,9 @@ mqttsn::Register reg(std::uint16_t topic_id, std::uint16_t msg_id, std::string n
 mqttsn::PubAck puback(std::uint16_t topic_id, std::uint16_t msg_id) {
   return mqttsn::PubAck{topic_id, msg_id, ReturnCode::Accepted};
 }
-mqttsn::PingReq wake(std::string id = "s1") { return mqttsn::PingReq{std::move(id)}; }
+mqttsn::PingReq wake(std::string id = "s1") {
+  return mqttsn::PingReq{std::move(id)};
+}
 
 // An active sensor "s1" with a will on "dead/s1" and a QoS 1 subscription to "t" (id 1).
 void connect_with_will(Sensor& s, std::uint16_t keep_alive = 60, bool clean = true) {
@@ -35,7 +37,8 @@ TEST_CASE("active -> lost by keep-alive at 1.5 x the period: the will is publish
   connect_with_will(s, 10);
   EXPECT_ACTIONS(s.after(14999ms));
   auto acts = s.after(1ms);
-  EXPECT_ACTIONS(acts, publish_up(1, "dead/s1", "rip", 1, true), disconnect_up(), end_session(true));
+  EXPECT_ACTIONS(acts, publish_up(1, "dead/s1", "rip", 1, true), disconnect_up(),
+                 end_session(true));
   CHECK(has_log(acts, "keep-alive", gw::LogLevel::Warn));
   CHECK(s.session.state() == SessionState::Lost);
   // Nothing more happens to a lost session.
@@ -142,7 +145,8 @@ TEST_CASE("going to sleep with a message in flight: it is sent again with DUP on
   EXPECT_ACTIONS(s.packet(sleep_for(60)), send(mqttsn::Disconnect{}));
   CHECK_FALSE(s.session.in_flight());
   EXPECT_ACTIONS(s.after(50s));  // no retransmission while asleep
-  EXPECT_ACTIONS(s.packet(wake()), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m1", true)));
+  EXPECT_ACTIONS(s.packet(wake()),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m1", true)));
   EXPECT_ACTIONS(s.packet(puback(1, 1)), send(mqttsn::PingResp{}));
 }
 
@@ -154,7 +158,8 @@ TEST_CASE("asleep -> lost when the sleep timer expires: duration + 50 % below on
   s.packet(sleep_for(20));
   EXPECT_ACTIONS(s.after(29999ms));
   auto acts = s.after(1ms);
-  EXPECT_ACTIONS(acts, publish_up(1, "dead/s1", "rip", 1, true), disconnect_up(), end_session(true));
+  EXPECT_ACTIONS(acts, publish_up(1, "dead/s1", "rip", 1, true), disconnect_up(),
+                 end_session(true));
   CHECK(has_log(acts, "sleep timer"));
   CHECK(s.session.state() == SessionState::Lost);
 }
@@ -228,8 +233,10 @@ TEST_CASE("buffer full: the oldest QoS 0 message goes first, then the oldest; dr
   CHECK(s.session.dropped() == 2);
   CHECK(s.session.buffered() == 3);
   EXPECT_ACTIONS(s.packet(wake()), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "c1")));
-  EXPECT_ACTIONS(s.packet(puback(1, 1)), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "d1")));
-  EXPECT_ACTIONS(s.packet(puback(1, 2)), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 3, "e1")));
+  EXPECT_ACTIONS(s.packet(puback(1, 1)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "d1")));
+  EXPECT_ACTIONS(s.packet(puback(1, 2)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 3, "e1")));
   EXPECT_ACTIONS(s.packet(puback(1, 3)), send(mqttsn::PingResp{}));
 }
 
@@ -247,7 +254,8 @@ TEST_CASE("asleep -> active by CONNECT: the buffer is still delivered") {
   CHECK(s.session.state() == SessionState::Active);
   EXPECT_ACTIONS(s.packet(mqttsn::RegAck{1, 1, ReturnCode::Accepted}),
                  send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "m1")));
-  EXPECT_ACTIONS(s.packet(puback(1, 2)), send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "m2")));
+  EXPECT_ACTIONS(s.packet(puback(1, 2)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "m2")));
   // Active again: keep-alive supervised, PINGREQ answered directly.
   EXPECT_ACTIONS(s.packet(mqttsn::PingReq{}), send(mqttsn::PingResp{}));
   EXPECT_ACTIONS(s.after(90s), disconnect_up(), end_session(true));
@@ -265,7 +273,8 @@ TEST_CASE("awake -> active by CONNECT: the rest of the buffer is delivered, no P
   EXPECT_ACTIONS(s.packet(connect("s1", 60, false)), send(mqttsn::ConnAck{}), send(reg(1, 2, "t")));
   EXPECT_ACTIONS(s.packet(mqttsn::RegAck{1, 2, ReturnCode::Accepted}),
                  send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m1", true)));
-  EXPECT_ACTIONS(s.packet(puback(1, 1)), send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 3, "m2")));
+  EXPECT_ACTIONS(s.packet(puback(1, 1)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 3, "m2")));
   EXPECT_ACTIONS(s.packet(puback(1, 3)));
   CHECK(s.session.state() == SessionState::Active);
 }
@@ -274,7 +283,8 @@ TEST_CASE("CleanSession=false reconnect: names are REGISTERed again before deliv
   Sensor s;
   s.connect_plain("s1", 60, false);
   s.subscribed("a/b", QoS::AtMostOnce, 1, 1, 1);
-  EXPECT_ACTIONS(s.upstream(message("a/b", "1", 0)), send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "1")));
+  EXPECT_ACTIONS(s.upstream(message("a/b", "1", 0)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "1")));
   EXPECT_ACTIONS(s.packet(connect("s1", 60, false)), send(mqttsn::ConnAck{}));
   CHECK(s.session.subscription_count() == 1);
   EXPECT_ACTIONS(s.upstream(message("a/b", "2", 0)), send(reg(1, 1, "a/b")));
@@ -287,7 +297,8 @@ TEST_CASE("CleanSession=false reconnect: names are REGISTERed again before deliv
 
 // ---- will updates (§6.4)
 
-TEST_CASE("WILLTOPICUPD / WILLMSGUPD: answered, the new will goes upstream, subscriptions renewed") {
+TEST_CASE(
+    "WILLTOPICUPD / WILLMSGUPD: answered, the new will goes upstream, subscriptions renewed") {
   Sensor s;
   connect_with_will(s);
   s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
@@ -309,11 +320,12 @@ TEST_CASE("WILLTOPICUPD / WILLMSGUPD: answered, the new will goes upstream, subs
 TEST_CASE("an empty WILLTOPICUPD deletes the will: nothing published when lost") {
   Sensor s;
   connect_with_will(s);
-  EXPECT_ACTIONS(s.packet(mqttsn::WillTopicUpd{}), send(mqttsn::WillTopicResp{ReturnCode::Accepted}),
-                 reconnect_up(std::nullopt));
+  EXPECT_ACTIONS(s.packet(mqttsn::WillTopicUpd{}),
+                 send(mqttsn::WillTopicResp{ReturnCode::Accepted}), reconnect_up(std::nullopt));
   CHECK_FALSE(s.session.will().has_value());
   // Deleting again changes nothing: no second reconnect.
-  EXPECT_ACTIONS(s.packet(mqttsn::WillTopicUpd{}), send(mqttsn::WillTopicResp{ReturnCode::Accepted}));
+  EXPECT_ACTIONS(s.packet(mqttsn::WillTopicUpd{}),
+                 send(mqttsn::WillTopicResp{ReturnCode::Accepted}));
   EXPECT_ACTIONS(s.packet(mqttsn::WillMsgUpd{bytes("x")}),
                  send(mqttsn::WillMsgResp{ReturnCode::RejectedNotSupported}));
   EXPECT_ACTIONS(s.after(90s), disconnect_up(), end_session(true));

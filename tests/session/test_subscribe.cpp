@@ -9,13 +9,15 @@ TEST_CASE("SUBSCRIBE to a plain name: SUBACK with its registered id and the gran
   s.connect_plain();
   s.packet(mqttsn::Register{0, 1, "x/y"});  // id 1
   EXPECT_ACTIONS(s.packet(subscribe("a/b", QoS::ExactlyOnce, 3)), subscribe_up(1, "a/b", 2));
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{1, true, 1}), send(suback(QoS::AtLeastOnce, 2, 3)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{1, true, 1}),
+                 send(suback(QoS::AtLeastOnce, 2, 3)));
   // The client knows the id from the SUBACK: publishing on it needs no REGISTER.
   EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 2, QoS::AtMostOnce, 0, "v")),
                  publish_up(0, "a/b", "v", 0));
   // A name subscribed again keeps its id.
   EXPECT_ACTIONS(s.packet(subscribe("x/y", QoS::AtMostOnce, 4)), subscribe_up(2, "x/y", 0));
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{2, true, 0}), send(suback(QoS::AtMostOnce, 1, 4)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{2, true, 0}),
+                 send(suback(QoS::AtMostOnce, 1, 4)));
 }
 
 TEST_CASE("SUBSCRIBE to a wildcard filter: SUBACK with topic id 0") {
@@ -23,7 +25,8 @@ TEST_CASE("SUBSCRIBE to a wildcard filter: SUBACK with topic id 0") {
   s.connect_plain();
   EXPECT_ACTIONS(s.packet(subscribe("sensors/+/temp", QoS::AtLeastOnce, 1)),
                  subscribe_up(1, "sensors/+/temp", 1));
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{1, true, 1}), send(suback(QoS::AtLeastOnce, 0, 1)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{1, true, 1}),
+                 send(suback(QoS::AtLeastOnce, 0, 1)));
   CHECK(s.session.topics().size() == 0);
 }
 
@@ -36,7 +39,8 @@ TEST_CASE("SUBSCRIBE to a short name and to a predefined id") {
                  send(suback(QoS::AtMostOnce, 0x6162, 1)));
   EXPECT_ACTIONS(s.packet(subscribe_id(TopicIdType::Predefined, 7, QoS::AtLeastOnce, 2)),
                  subscribe_up(2, "cmd/seven", 1));
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{2, true, 1}), send(suback(QoS::AtLeastOnce, 7, 2)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{2, true, 1}),
+                 send(suback(QoS::AtLeastOnce, 7, 2)));
 }
 
 TEST_CASE("SUBSCRIBE refused: unknown predefined id 0x02, invalid filter 0x03, broker no 0x01") {
@@ -61,7 +65,8 @@ TEST_CASE("SUBSCRIBE repeated before the broker answered is subscribed once") {
   s.connect_plain();
   s.packet(subscribe("a/+", QoS::AtMostOnce, 1));
   EXPECT_ACTIONS(s.packet(subscribe("a/+", QoS::AtMostOnce, 1)));
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{1, true, 0}), send(suback(QoS::AtMostOnce, 0, 1)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamSubscribed{1, true, 0}),
+                 send(suback(QoS::AtMostOnce, 0, 1)));
 }
 
 TEST_CASE("UNSUBSCRIBE: UnsubscribeUpstream, UNSUBACK when the broker answered; delivery stops") {

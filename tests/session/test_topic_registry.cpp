@@ -89,7 +89,9 @@ TEST_CASE("registry: rejected names are remembered until cleared") {
 
 TEST_CASE("outbox: in order; when full the oldest QoS 0 goes first, else the oldest") {
   Outbox o(3);
-  auto m = [](std::string name, int qos) { return Outgoing{std::move(name), {}, qos, false, 0, false}; };
+  auto m = [](std::string name, int qos) {
+    return Outgoing{std::move(name), {}, qos, false, 0, false};
+  };
   CHECK_FALSE(o.push_back(m("a", 1)).has_value());
   CHECK_FALSE(o.push_back(m("b", 0)).has_value());
   CHECK_FALSE(o.push_back(m("c", 0)).has_value());

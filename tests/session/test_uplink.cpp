@@ -78,10 +78,12 @@ TEST_CASE("upstream lost while active: QoS 1 still forwarded, acknowledged only 
                  publish_up(1, "t", "x", 1));
   EXPECT_ACTIONS(s.packet(mqttsn::PingReq{}), send(mqttsn::PingResp{}));
   s.upstream(ev::UpstreamConnected{true});
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}), send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}),
+                 send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}));
 }
 
-TEST_CASE("PUBLISH QoS 2: PUBREC once the broker has it, a DUP before PUBREL is not forwarded again") {
+TEST_CASE(
+    "PUBLISH QoS 2: PUBREC once the broker has it, a DUP before PUBREL is not forwarded again") {
   Sensor s;
   s.connect_plain();
   s.packet(mqttsn::Register{0, 1, "t"});
@@ -144,7 +146,8 @@ TEST_CASE("PUBLISH on predefined and short topics needs no REGISTER") {
   s.connect_plain();
   EXPECT_ACTIONS(s.packet(publish(TopicIdType::Predefined, 1, QoS::AtLeastOnce, 1, "p")),
                  publish_up(1, "sensors/predefined/one", "p", 1));
-  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}), send(mqttsn::PubAck{1, 1, ReturnCode::Accepted}));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}),
+                 send(mqttsn::PubAck{1, 1, ReturnCode::Accepted}));
   EXPECT_ACTIONS(s.packet(publish(TopicIdType::Short, 0x7A31, QoS::AtMostOnce, 0, "s")),
                  publish_up(0, "z1", "s", 0));
   // A "short topic" that is not a valid topic name is not forwarded.
