@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   app.add_option("--json-file", json_file, "also write the JSON to this file");
   app.add_flag("--paho-subscriber", opt.paho_subscriber,
                "count at the broker with a Paho C++ client instead of a raw MQTT socket");
+  app.add_option("--connect-timeout-ms", opt.connect_timeout_ms,
+                 "the gateway's [broker] connect_timeout_ms (default: the gateway's own)");
   app.add_flag("--keep", opt.keep, "keep the temporary directory with configs and logs");
   CLI11_PARSE(app, argc, argv);
 

@@ -66,7 +66,11 @@ std::string Rig::restart_gateway() {
   gateway_address_.sin_port = htons(port);
   std::ostringstream conf;
   conf << "[gateway]\nid = 1\nlog_level = \"warn\"\n\n"
-       << "[broker]\nuri = \"" << broker_uri() << "\"\n\n"
+       << "[broker]\nuri = \"" << broker_uri() << "\"\n"
+       << (options_.connect_timeout_ms > 0
+               ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
+               : std::string())
+       << "\n"
        << "[udp]\nlisten = [\"127.0.0.1:" << port << "\"]\nreceive_buffer_bytes = 4194304\n\n"
        << "[topics.predefined]\n\"1\" = \"bench/predefined\"\n\n"
        << "[protocol]\nretry_interval_ms = 10000\nretry_count = 3\nmax_buffered_per_client = 1000\n";

@@ -106,8 +106,8 @@ std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& 
                       num(static_cast<double>(idle.rss_kb) / 1024, 1),
                       num(static_cast<double>(busy.rss_kb) / 1024, 1), num(per_sensor_kb, 1),
                       num(std::uint64_t{idle.threads}), num(std::uint64_t{busy.threads})});
-  if (spec.interval_ns == 0 && accepted > 0 && n >= f.memory_n) {
-    f.memory_n = n;
+  if (spec.interval_ns == 0 && accepted > 0 && accepted >= f.memory_n) {
+    f.memory_n = accepted;
     f.per_sensor_kb = per_sensor_kb;
     f.rss_mb_at_n = static_cast<double>(busy.rss_kb) / 1024;
   }

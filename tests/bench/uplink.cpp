@@ -40,7 +40,7 @@ struct Outcome {
 Outcome record(Table& table, const std::string& path, std::size_t n, int qos, double rate,
                const StepTimes& t, Collector::Result r, std::uint64_t acked, std::uint64_t rejected,
                const ProcStats& gw0, const ProcStats& gw1, const ProcStats& br0, const ProcStats& br1,
-               double seconds) {
+               double seconds, std::uint64_t udp_drops) {
   Outcome o;
   o.offered_rate = rate;
   const double wall = static_cast<double>(t.end_ns - t.start_ns) / 1e9;
@@ -59,7 +59,8 @@ Outcome record(Table& table, const std::string& path, std::size_t n, int qos, do
              via_gateway ? num(100.0 * gw_cpu / wall, 0) : text("-"),
              num(100.0 * (br1.cpu_s - br0.cpu_s) / wall, 0),
              via_gateway && r.received > 0 ? num(gw_cpu / static_cast<double>(r.received) * 1e5, 2)
-                                           : text("-")});
+                                           : text("-"),
+             via_gateway ? num(udp_drops) : text("-")});
   return o;
 }
 
@@ -99,6 +100,7 @@ Best gateway_ladder(Rig& rig, const Options& opt, Collector& collector, Fleet& f
     };
     const auto gw0 = read_proc(rig.gateway_pid());
     const auto br0 = read_proc(rig.broker_pid());
+    const auto drops0 = udp_receive_buffer_errors();
     const auto t = run_step(
         StepSpec{rate, opt.step_seconds(), opt.quick ? 1000 : 2000, 500},
         [&](std::uint32_t seq) {
@@ -119,7 +121,8 @@ Best gateway_ladder(Rig& rig, const Options& opt, Collector& collector, Fleet& f
     const auto gw1 = read_proc(rig.gateway_pid());
     const auto br1 = read_proc(rig.broker_pid());
     const auto o = record(table, "gateway", n, qos, rate, t, collector.finish(), acked, rejected, gw0,
-                          gw1, br0, br1, opt.step_seconds());
+                          gw1, br0, br1, opt.step_seconds(),
+                          udp_receive_buffer_errors() - drops0);
     best.add(o);
     progress("uplink gateway n=" + std::to_string(n) + " qos=" + std::to_string(qos) + " rate=" +
              std::to_string(static_cast<int>(rate)) + " -> " +
@@ -147,6 +150,7 @@ Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, const std
     std::size_t cursor = 0;
     const auto gw0 = read_proc(rig.gateway_pid());
     const auto br0 = read_proc(rig.broker_pid());
+    const auto drops0 = udp_receive_buffer_errors();
     const auto t = run_step(
         StepSpec{rate, opt.step_seconds(), opt.quick ? 1000 : 2000, 500},
         [&](std::uint32_t seq) {
@@ -161,7 +165,8 @@ Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, const std
     const auto gw1 = read_proc(rig.gateway_pid());
     const auto br1 = read_proc(rig.broker_pid());
     const auto o = record(table, path, n, qos, rate, t, collector.finish(), acked() - acked0, 0, gw0,
-                          gw1, br0, br1, opt.step_seconds());
+                          gw1, br0, br1, opt.step_seconds(),
+                          udp_receive_buffer_errors() - drops0);
     best.add(o);
     progress("uplink " + path + " n=" + std::to_string(n) + " qos=" + std::to_string(qos) + " rate=" +
              std::to_string(static_cast<int>(rate)) + " -> " +
