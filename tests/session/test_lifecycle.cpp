@@ -343,3 +343,51 @@ TEST_CASE("WILLTOPICUPD creates a will where there was none") {
   bad.will_topic = "w/+";
   EXPECT_ACTIONS(s.packet(bad), send(mqttsn::WillTopicResp{ReturnCode::RejectedNotSupported}));
 }
+
+// ---- remaining §6.14 edges
+
+TEST_CASE("awake -> disconnected by a DISCONNECT without duration: buffer dropped, no will") {
+  Sensor s;
+  connect_with_will(s);
+  s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
+  s.packet(sleep_for(100));
+  s.upstream(message("t", "m1", 1));
+  s.upstream(message("t", "m2", 1));
+  s.packet(wake());
+  auto acts = s.packet(mqttsn::Disconnect{});
+  EXPECT_ACTIONS(acts, send(mqttsn::Disconnect{}), disconnect_up(), end_session(false));
+  CHECK(has_log(acts, "1 buffered messages dropped"));
+  CHECK(s.session.state() == SessionState::Disconnected);
+}
+
+TEST_CASE("awake -> asleep by a sleep DISCONNECT: the rest waits for the next wake") {
+  Sensor s;
+  s.connect_plain();
+  s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
+  s.packet(sleep_for(100));
+  s.upstream(message("t", "m1", 1));
+  s.upstream(message("t", "m2", 1));
+  s.packet(wake());
+  EXPECT_ACTIONS(s.packet(sleep_for(100)), send(mqttsn::Disconnect{}));
+  CHECK(s.session.state() == SessionState::Asleep);
+  CHECK(s.session.buffered() == 2);
+  EXPECT_ACTIONS(s.after(100s));  // no retransmission while asleep
+  EXPECT_ACTIONS(s.packet(wake()),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "m1", true)));
+}
+
+TEST_CASE("a DISCONNECT with duration 0 is a plain DISCONNECT") {
+  Sensor s;
+  s.connect_plain();
+  EXPECT_ACTIONS(s.packet(sleep_for(0)), send(mqttsn::Disconnect{}), disconnect_up(),
+                 end_session(false));
+}
+
+TEST_CASE("messages arriving before CONNACK are delivered after it") {
+  Sensor s;
+  s.packet(connect("s1", 60, false));
+  // A broker session (CleanSession=false) may deliver as soon as it is connected.
+  EXPECT_ACTIONS(s.upstream(message("ab", "early", 1)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{true}), send(mqttsn::ConnAck{}),
+                 send(down(TopicIdType::Short, 0x6162, QoS::AtLeastOnce, 1, "early")));
+}
