@@ -31,7 +31,8 @@ int milliseconds_until(Clock::time_point deadline) {
 }  // namespace
 
 UdpLink::UdpLink(const std::string& host, std::uint16_t port)
-    : peer_(host + ":" + std::to_string(port)) {
+    : peer_((host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+            std::to_string(port)) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;

@@ -30,7 +30,7 @@ class UdpLink {
 
   // Turns on "-d" tracing of every frame, labelled with the client id.
   void set_trace(std::string client_id) { trace_id_ = std::move(client_id); }
-  // "host:port" as the operator typed it, for messages.
+  // "host:port" (or "[v6]:port") as the operator typed it, for messages.
   const std::string& peer() const noexcept { return peer_; }
   // Whether the gateway's port was reported unreachable since the last successful receive.
   bool refused() const noexcept { return refused_; }
