@@ -130,6 +130,29 @@ def _wrong_acks(rng):
     return out
 
 
+def _subscribe_flood(cid, rng):
+    """Many filters, valid and not, '#' among them (the whole broker's traffic for this sensor)."""
+    out = []
+    for i in range(400):
+        topic = rng.choice(["hostile/sub/%d/#" % i, "hostile/+/%d" % i, "#", "+/+/#", "a/#/b", "",
+                            "hostile/sub/" + "s" * 2000, "hostile/\x00/%d" % i])
+        out.append(sn.subscribe(rng.randrange(65536), topic.encode("latin-1"), rng.choice([0, 1, 2, -1])))
+    for i in range(100):
+        out.append(sn.unsubscribe(rng.randrange(65536), ("hostile/sub/%d/#" % i).encode()))
+    out += [sn.subscribe(1, rng.randrange(65536), 1, sn.TOPIC_PREDEFINED), sn.subscribe(2, "zz", 1, sn.TOPIC_SHORT)]
+    return out
+
+
+def _will_update_flood(cid, rng):
+    """Each changed will makes the gateway reconnect this sensor's MQTT session."""
+    out = []
+    for i in range(150):
+        out += [sn.willtopicupd("hostile/wu/%d" % (i % 7), rng.choice([0, 1, 2])), sn.willmsgupd(b"m%d" % i)]
+        if i % 10 == 0:
+            out += [sn.willtopicupd(), sn.willmsgupd(b"no topic"), sn.willtopicupd("hostile/#")]
+    return out
+
+
 def _big_frames(cid, rng):
     """A registered topic, then the largest long-form PUBLISHes UDP can carry."""
     return [sn.register(0, 1, "hostile/big"),
@@ -168,7 +191,8 @@ def build(gw, tag, seed):
     rng = random.Random(seed)
     actors = _will_flows(gw, tag, rng) + _client_id_oddities(gw, tag, rng)
     connected = [("acks", _unknown_acks), ("regack", _regack_flood), ("register", _register_flood),
-                 ("ignore", _subscriber_ignoring), ("big", _big_frames)]
+                 ("ignore", _subscriber_ignoring), ("big", _big_frames), ("subscribe", _subscribe_flood),
+                 ("willupd", _will_update_flood)]
     for i, (kind, make) in enumerate(connected * 2):
         cid = "h%s-%s-%d" % (tag, kind, i)
         a = Actor(gw, kind, cid, socket.AF_INET6 if i % 2 else socket.AF_INET, needs_connack=True)

@@ -24,7 +24,8 @@ import mqttsn_packets as sn  # noqa: E402
 from harness import Gateway, Mosquitto, Observer, Sensor, UdpLink, gateway_exe, wait_until  # noqa: E402
 
 SEED = int(os.environ.get("HOSTILE_SEED", "20261208"))
-MUTATIONS = int(os.environ.get("HOSTILE_MUTATIONS", "10000"))  # per storm; two storms
+MUTATIONS = int(os.environ.get("HOSTILE_MUTATIONS", "10000"))  # per storm
+STORMS = max(2, int(os.environ.get("HOSTILE_STORMS", "2")))  # identical storms after the warm-up
 SOURCES_V4, SOURCES_V6 = 40, 8
 CHUNK = 300  # datagrams between two round trips to the gateway (keeps its socket buffer from overflowing)
 
@@ -166,8 +167,19 @@ def rig(tmp_path):
     gw = HostileGateway(broker.uri, workdir=str(gwdir), protocol=PROTOCOL, log_level="info")
     observer = None
     prober = None
+    saved = os.environ.get("ASAN_OPTIONS")
+    if sanitized(gateway_exe()):
+        # ASan keeps freed blocks in a quarantine of 256 MB by default before reusing them: RSS
+        # would then climb by each storm's churn (~20 MB here) and hide a real leak of that size.
+        # 16 MB still catches a use after free within the same storm phase; leak detection at
+        # exit is unaffected. Later options override earlier ones, so CI's options stay in force.
+        os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "quarantine_size_mb=16"
     try:
         gw.start(ready_timeout=30)
+        if saved is None:
+            os.environ.pop("ASAN_OPTIONS", None)
+        else:
+            os.environ["ASAN_OPTIONS"] = saved
         observer = Observer(broker.port)
         observer.subscribe("hostile/ok/#", qos=1)
         prober = Prober(gw)
@@ -198,8 +210,8 @@ def test_hostile_storms(rig):
     base = rss_kb(pid)
 
     figures = []
-    for i in (1, 2):
-        # Two identical storms (same tag and seed: the same bytes, the same ClientIds).
+    for i in range(1, STORMS + 1):
+        # Identical storms (same tag and seed: the same bytes, the same ClientIds).
         n = storm(gw, prober, observer, "s", SEED, MUTATIONS)
         assert gw.alive(), "gateway died during storm %d" % i
         prober.sync()
@@ -210,23 +222,25 @@ def test_hostile_storms(rig):
         well_behaved(gw, observer, "after%d" % i)
 
     created, ended = session_counts(gw)
-    (n1, rss1), (n2, rss2) = figures
-    summary = ("hostile: %s gateway, warm-up %d + storms %d + %d datagrams, sessions created %d ended %d; "
-               "VmRSS baseline %d kB, after storm 1 %d kB (%+d), after storm 2 %d kB (%+d); %.1f s"
-               % ("ASan" if asan else "plain", n_warm, n1, n2, created, ended, base, rss1, rss1 - base,
-                  rss2, rss2 - rss1, time.monotonic() - t0))
+    rss = [base] + [r for _, r in figures]
+    summary = ("hostile: %s gateway, warm-up %d + %d storms of %d datagrams, sessions created %d ended %d; "
+               "VmRSS kB: baseline %d, after each storm %s; %.1f s"
+               % ("ASan" if asan else "plain", n_warm, len(figures), figures[0][0], created, ended, base,
+                  ", ".join("%d (%+d)" % (r, r - p) for p, r in zip(rss, rss[1:])), time.monotonic() - t0))
     print("\n" + summary)
 
-    # Tolerances. The allocator keeps freed memory for reuse (glibc arenas, one per Paho thread;
-    # ASan's quarantine of up to 256 MB of freed blocks by default), so RSS after a storm does not
-    # fall back to the byte. What a leak looks like is growth per storm: the second, identical
-    # storm must not raise RSS by more than a few MB over the first (a leak of one session record
-    # and upstream client per hostile session would be several MB per storm; a leaked datagram
-    # buffer per datagram, tens of MB). The first storm is allowed its allocator high-water mark.
-    growth_limit = (48 if asan else 2) * 1024
-    first_limit = (160 if asan else 8) * 1024
-    assert rss2 - rss1 <= growth_limit, "memory grows storm over storm: " + summary
-    assert rss1 - base <= first_limit, "memory did not return near its baseline: " + summary
+    # Tolerances. Freed memory stays with the allocator for reuse (glibc arenas, one per Paho
+    # thread; under ASan size-class caches and the 16 MB quarantine), so RSS after a storm does not
+    # fall back to the byte, and the first storm may raise the high-water mark. A leak shows as
+    # growth per storm: the last identical storm must not add more than the limit. For scale, one
+    # storm opens ~130 sessions (each with a Paho client) and sends ~24000 datagrams: keeping a
+    # session record and client per session, or 100 octets per datagram (an address map entry,
+    # say), costs more than 2 MB per storm. Measured on a loaded 2-core machine: plain +0.0-0.2 MB
+    # per storm; ASan +8.7 MB for the first storm, +2.1 MB for the second (its allocator settles).
+    growth_limit = (6 if asan else 2) * 1024
+    first_limit = (24 if asan else 8) * 1024
+    assert rss[-1] - rss[-2] <= growth_limit, "memory grows storm over storm: " + summary
+    assert rss[1] - base <= first_limit, "memory did not return near its baseline: " + summary
 
     # SIGTERM: clean exit (ASan: no leak, no report), and no hostile session left behind.
     assert gw.stop() == 0, "gateway exit code %r after SIGTERM:\n%s" % (gw.exit_code, gw.log_text()[-6000:])
