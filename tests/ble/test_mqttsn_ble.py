@@ -66,6 +66,23 @@ def test_pair_adds_to_config_keeping_comments(bus, tmp_path):
     assert tomllib.loads(cfg.read_text())["ble"]["allow"] == ["AA:BB:CC:DD:EE:FF", SENSOR]
 
 
+@pytest.mark.parametrize("allow,expected", [
+    ('allow = []', []),
+    ('allow = ["AA:BB:CC:DD:EE:FF"]', ["AA:BB:CC:DD:EE:FF"]),
+    ('allow = ["AA:BB:CC:DD:EE:FF", ]  # trailing comma', ["AA:BB:CC:DD:EE:FF"]),
+    ('allow = [\n  "AA:BB:CC:DD:EE:FF"  # no comma\n]', ["AA:BB:CC:DD:EE:FF"]),
+    ('allow = [\n]', []),
+    ('adapter = "hci0"', []),
+])
+def test_pair_edits_allow_arrays_of_every_shape(bus, tmp_path, allow, expected):
+    import tomllib
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text("[ble]\nenabled = true\n%s\n\n[ble.passkeys]\n\"AA:BB:CC:DD:EE:FF\" = 123456\n" % allow)
+    r = tool(bus, "pair", SENSOR, "--config", str(cfg))
+    assert r.returncode == 0, r.stderr + cfg.read_text()
+    assert tomllib.loads(cfg.read_text())["ble"]["allow"] == expected + [SENSOR], cfg.read_text()
+
+
 def test_pair_creates_ble_section(bus, tmp_path):
     cfg = tmp_path / "gateway.toml"
     cfg.write_text("[broker]\nhost = \"127.0.0.1\"\n")

@@ -160,6 +160,21 @@ std::optional<std::string> device_path_of(Bluez& b, const std::string& adapter,
   return path;
 }
 
+std::string rtrim(std::string s) {
+  s.erase(s.find_last_not_of(" \t") + 1);
+  return s;
+}
+
+// A TOML line without its comment (a '#' outside a string).
+std::string strip_comment(const std::string& line) {
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '"' && (i == 0 || line[i - 1] != '\\')) quoted = !quoted;
+    if (line[i] == '#' && !quoted) return line.substr(0, i);
+  }
+  return line;
+}
+
 // Adds `addr` to the [ble] allow array of a TOML file, editing the text so comments stay.
 void add_to_config(const std::string& file, const std::string& addr) {
   std::ifstream in(file);
@@ -177,6 +192,8 @@ void add_to_config(const std::string& file, const std::string& addr) {
       }
     }
   }
+  bool has_items = false;
+  if (auto arr = parsed["ble"]["allow"].as_array()) has_items = !arr->empty();
   std::vector<std::string> lines;
   std::istringstream rd(original);
   for (std::string line; std::getline(rd, line);) lines.push_back(line);
@@ -202,10 +219,24 @@ void add_to_config(const std::string& file, const std::string& addr) {
       for (std::size_t j = i; j < end; ++j) {  // the closing bracket, possibly lines later
         const auto close = lines[j].rfind(']');
         if (close == std::string::npos) continue;
-        const auto open = lines[j].find('[');
-        const bool empty =
-            lines[j].find_first_not_of(" \t", open == std::string::npos ? 0 : open + 1) == close;
-        lines[j].insert(close, empty ? item : ", " + item);
+        // Text before the bracket on its line, and whether the array already has elements.
+        const auto open = j == i ? lines[j].find('[') : std::string::npos;
+        const auto before =
+            rtrim(lines[j].substr(open == std::string::npos ? 0 : open + 1,
+                                  close - (open == std::string::npos ? 0 : open + 1)));
+        if (!before.empty()) {  // `allow = ["A"]` or `  "B"]`
+          lines[j].insert(close, before.back() == ',' ? " " + item : ", " + item);
+        } else if (j == i || !has_items) {  // `allow = []` or an empty multi-line array
+          lines[j].insert(close, item);
+        } else {  // multi-line: the element goes on its own line, after a comma on the last one
+          for (std::size_t k = j - 1; k > i; --k) {
+            const auto content = rtrim(strip_comment(lines[k]));
+            if (content.empty()) continue;
+            if (content.back() != ',') lines[k].insert(content.size(), ",");
+            break;
+          }
+          lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(j), "  " + item + ",");
+        }
         done = true;
         break;
       }
@@ -218,9 +249,15 @@ void add_to_config(const std::string& file, const std::string& addr) {
   }
   std::string text;
   for (const auto& l : lines) text += l + "\n";
-  const auto reread = toml::parse(text, file);  // never write a file we cannot read back
-  if (!reread["ble"]["allow"].as_array())
-    throw std::runtime_error("could not add [ble] allow to " + file);
+  // Never write a file we cannot read back, or one that does not say what we meant.
+  const auto reread = toml::parse(text, file);
+  bool listed = false;
+  if (auto arr = reread["ble"]["allow"].as_array()) {
+    for (const auto& v : *arr) listed = listed || v.value<std::string>() == addr;
+  }
+  if (!listed)
+    throw std::runtime_error("could not add " + addr + " to [ble] allow in " + file +
+                             "; add it by hand");
   std::ofstream out(file, std::ios::trunc);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + file);
