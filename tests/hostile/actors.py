@@ -203,12 +203,16 @@ def build(gw, tag, seed):
             a.after = [(None, m) for m in _wrong_acks(rng)]
         actors.append(a)
     for i in range(4):
-        for kind, make in (("sleep", _sleep_wake_storm), ("loop", _connect_loop)):
+        for kind, make in (("sleep", _sleep_wake_storm), ("loop", _connect_loop), ("dance", None)):
             cid = "h%s-%s-%d" % (tag, kind, i)
             a = Actor(gw, kind, cid, needs_connack=True)
             a.hop = UdpLink(gw.addr4)
             a.opening = [sn.connect(cid, rng.randint(1, 2))]
-            a.script = [(a.hop if link is not None else None, m) for link, m in make(cid, rng, a.hop)]
+            if kind == "dance":  # see dance()
+                a.script = [(None, sn.subscribe(1, "hostile/down/%s/#" % cid, 2))]
+                a.downlink = ["hostile/down/%s/d%d" % (cid, k) for k in range(4)]
+            else:
+                a.script = [(a.hop if link is not None else None, m) for link, m in make(cid, rng, a.hop)]
             if kind == "sleep":
                 # Downlink arrives mid-storm: buffered while asleep (12 per topic, more than
                 # max_buffered_per_client in all), sent on each wake-up, never acknowledged.
@@ -254,6 +258,58 @@ def play(actors, chunk=50):
         if sent == 0:
             return
         yield sent
+
+
+def dance(actors, rng, seconds):
+    """The "dance" actors answer the gateway's downlink (REGISTER, QoS 0/1/2 PUBLISH, PUBREL) for a
+    while: mostly right, sometimes wrong or not at all, and fall asleep mid-exchange, wake up from
+    their other address, or CONNECT again (CleanSession=false), so that in-flight and parked
+    exchanges are resumed, retransmitted and abandoned in every order. Returns datagrams sent."""
+    links = {}
+    for a in actors:
+        if a.kind == "dance":
+            links[a.link.fileno()] = (a, a.link)
+            links[a.hop.fileno()] = (a, a.hop)
+    sent = 0
+    deadline = time.monotonic() + seconds
+    next_wake = 0.0
+    while time.monotonic() < deadline:
+        if time.monotonic() >= next_wake:  # keep them coming back
+            for a, link in list(links.values())[::2]:
+                (a.hop if rng.random() < 0.3 else a.link).send(sn.pingreq(a.client_id))
+                sent += 1
+            next_wake = time.monotonic() + 0.2
+        r, _, _ = select.select(list(links), [], [], 0.05)
+        for fd in r:
+            a, link = links[fd]
+            try:
+                p = sn.parse(link.sock.recv(65535))
+            except sn.MalformedPacket:
+                continue
+            out = []
+            x = rng.random()
+            if p.type == sn.REGISTER:
+                out.append(sn.regack(p.topic_id, p.msg_id, 0 if x < 0.85 else 3) if x < 0.95 else None)
+            elif p.type == sn.PUBLISH and p.qos == 1:
+                out.append(sn.puback(p.topic_id, p.msg_id, 0) if x < 0.8 else
+                           sn.puback(p.topic_id, p.msg_id, 2) if x < 0.9 else sn.pubrec(p.msg_id))
+            elif p.type == sn.PUBLISH and p.qos == 2:
+                out.append(sn.pubrec(p.msg_id) if x < 0.9 else sn.pubcomp(p.msg_id))
+            elif p.type == sn.PUBREL:
+                out.append(sn.pubcomp(p.msg_id) if x < 0.7 else sn.pubrec(p.msg_id) if x < 0.8 else None)
+            y = rng.random()
+            if y < 0.12:
+                out.append(sn.disconnect(2))  # asleep in the middle of an exchange
+            elif y < 0.2:
+                out.append(sn.connect(a.client_id, 2, clean=False))
+            elif y < 0.25:
+                out.append(sn.pubrel(rng.randrange(65536)))
+            to = a.hop if (link is a.link) == (rng.random() < 0.15) else a.link
+            for m in out:
+                if m is not None:
+                    to.send(m)
+                    sent += 1
+    return sent
 
 
 def send_after(actors):

@@ -129,9 +129,9 @@ def storm(gw, prober, observer, tag, seed, mutations):
                          for a in actors for topic in a.downlink for k in range(6)]
                 for info in infos:
                     info.wait_for_publish(10)
-                time.sleep(0.3)
                 act.send_after(actors)
                 sent += sum(len(a.after) for a in actors)
+                sent += act.dance(actors, rng, 2.0)
         spray(muts)
     finally:
         act.close_all(actors)
