@@ -139,7 +139,7 @@ void direct_storm(Rig& rig, std::size_t n, bool idle, bool wake, Results& result
                      num(std::uint64_t{0}), num(std::uint64_t{n - ok.size()}),
                      num(static_cast<double>(last) / 1e6, 1), num(lat.p50_ms, 2), num(lat.p99_ms, 2),
                      num(lat.max_ms, 2), text("-")});
-  progress(std::string("direct Paho connect burst") + (idle ? " (1 idle client)" : "") + " n=" + std::to_string(n) + ": p50 " + std::to_string(lat.p50_ms) + " ms");
+  progress(std::string("direct Paho connect burst") + (wake ? " (idle client + wake echo)" : idle ? " (1 idle client)" : "") + " n=" + std::to_string(n) + ": p50 " + std::to_string(lat.p50_ms) + " ms");
 }
 
 }  // namespace
