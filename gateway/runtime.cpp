@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "mqttsn/codec.hpp"
@@ -22,6 +23,7 @@ Overloaded(F...) -> Overloaded<F...>;
 constexpr auto kUpstreamDisconnectTimeout = std::chrono::milliseconds(1000);
 constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
 constexpr auto kBurialDelay = std::chrono::milliseconds(500);
+constexpr std::size_t kMaxParked = 100000;
 constexpr unsigned kMalformedLogsPerWindow = 10;
 constexpr auto kMalformedLogWindow = std::chrono::seconds(10);
 
@@ -173,18 +175,52 @@ void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& m
       spdlog::info("session {}: taken over from {}", describe(*e), address_text(from));
       bind(*e, from);
     }
+  } else if (try_resume(from, msg, now)) {
+    return;
   } else {
-    const std::uint64_t id = next_session_id_++;
-    auto entry = std::make_unique<Entry>(id, options_.session, now);
-    entry->client_id = c.client_id;
-    e = entry.get();
-    sessions_.emplace(id, std::move(entry));
-    by_client_id_[c.client_id] = id;
-    bind(*e, from);
-    ++counters_.sessions_created;
-    spdlog::info("session {}: new", describe(*e));
+    e = &new_session(from, c.client_id, now);
   }
   carry_out(*e, e->session.on_packet(msg, now), now);
+}
+
+Runtime::Entry& Runtime::new_session(const SensorAddress& from, const std::string& client_id,
+                                     TimePoint now) {
+  const std::uint64_t id = next_session_id_++;
+  auto entry = std::make_unique<Entry>(id, options_.session, now);
+  entry->client_id = client_id;
+  Entry& e = *entry;
+  sessions_.emplace(id, std::move(entry));
+  by_client_id_[client_id] = id;
+  bind(e, from);
+  ++counters_.sessions_created;
+  spdlog::info("session {}: new", describe(e));
+  return e;
+}
+
+bool Runtime::try_resume(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
+  const auto& c = std::get<mqttsn::Connect>(msg);
+  auto it = parked_.find(c.client_id);
+  if (it == parked_.end()) return false;
+  std::unique_ptr<Entry> entry = std::move(it->second);
+  parked_.erase(it);
+  // CleanSession=true drops what was kept anyway; a will exchange is left to a fresh session.
+  if (c.flags.clean_session || c.flags.will) return false;
+  Actions actions = entry->session.on_packet(msg, now);
+  // The resumed session must open its upstream again (its client was closed when it parked);
+  // a session that does not ask for that is not resumable: start afresh instead.
+  const bool reconnects = std::any_of(actions.begin(), actions.end(), [](const Action& a) {
+    return std::holds_alternative<act::ConnectUpstream>(a);
+  });
+  if (!reconnects) return false;
+  entry->id = next_session_id_++;  // events for the old upstream client must not reach it
+  entry->scheduled.reset();
+  Entry& e = *entry;
+  sessions_.emplace(e.id, std::move(entry));
+  by_client_id_[e.client_id] = e.id;
+  bind(e, from);
+  spdlog::info("session {}: resumed (CleanSession=false)", describe(e));
+  carry_out(e, std::move(actions), now);
+  return true;
 }
 
 void Runtime::handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p) {
@@ -343,7 +379,14 @@ void Runtime::end_session(Entry& e, bool lost) {
     by_client_id_.erase(it);
   // A lost session has published its will itself (Session), so this is a clean disconnect too.
   if (e.upstream) retire(e.id, std::move(e.upstream));
-  sessions_.erase(e.id);  // destroys e
+  auto it = sessions_.find(e.id);
+  if (!lost && !e.session.clean_session() && it != sessions_.end() && !stopping_) {
+    // CleanSession=false: its topic ids stay valid for its next CONNECT (§6.3), so keep it.
+    e.scheduled.reset();
+    if (parked_.size() >= kMaxParked) parked_.erase(parked_.begin());
+    parked_[e.client_id] = std::move(it->second);
+  }
+  sessions_.erase(e.id);  // destroys e unless parked
 }
 
 void Runtime::bury(std::unique_ptr<UpstreamClient> client) {

@@ -96,6 +96,8 @@ class Runtime {
 
   void handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   void handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
+  Entry& new_session(const SensorAddress& from, const std::string& client_id, TimePoint now);
+  bool try_resume(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   void handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p);
   void bind(Entry& e, const SensorAddress& to);
   void unbind(Entry& e);
@@ -131,6 +133,9 @@ class Runtime {
   std::unordered_map<std::uint64_t, std::unique_ptr<Entry>> sessions_;
   std::unordered_map<SensorAddress, std::uint64_t, SensorAddressHash> by_address_;
   std::unordered_map<std::string, std::uint64_t> by_client_id_;
+  // Sessions that ended with a clean DISCONNECT and CleanSession=false, by ClientId: resumed by
+  // their next CONNECT (topic ids survive).
+  std::unordered_map<std::string, std::unique_ptr<Entry>> parked_;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
   std::optional<TimePoint> timer_armed_for_;
   // Clients disconnecting after their session ended: destroyed on their UpstreamClosed event.
