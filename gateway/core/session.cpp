@@ -66,7 +66,11 @@ const std::string& Session::client_id() const noexcept {
 
 Actions Session::on_packet(const mqttsn::Message& msg, TimePoint now) {
   Actions out;
-  if (state_ == SessionState::Lost || state_ == SessionState::Disconnected) {
+  if (state_ == SessionState::Disconnected && std::holds_alternative<mqttsn::Connect>(msg)) {
+    // A CleanSession=false session kept by the runtime after a clean DISCONNECT (§6.3, §6.12):
+    // its subscriptions, topic ids and will carry over; its upstream client was closed.
+    resume_after_disconnect();
+  } else if (state_ == SessionState::Lost || state_ == SessionState::Disconnected) {
     log(out, LogLevel::Debug, who() + "packet after the session ended, ignored");
     return out;
   }
@@ -419,11 +423,28 @@ void Session::on_disconnect(const mqttsn::Disconnect& d, TimePoint now, Actions&
   send(out, mqttsn::Disconnect{});
   if (upstream_started_) out.emplace_back(act::DisconnectUpstream{});
   out.emplace_back(act::EndSession{false});
-  log(out, LogLevel::Info,
-      who() + "disconnected" +
-          (outbox_.empty() ? std::string{}
-                           : ", " + std::to_string(outbox_.size()) + " buffered messages dropped"));
+  std::string buffered;
+  if (clean_session_) {
+    if (!outbox_.empty())
+      buffered = ", " + std::to_string(outbox_.size()) + " buffered messages dropped";
+    outbox_.clear();
+    inflight_.reset();
+  } else {
+    park_in_flight();  // kept for a CleanSession=false CONNECT that resumes this session
+    if (!outbox_.empty())
+      buffered = ", " + std::to_string(outbox_.size()) + " buffered messages kept";
+  }
+  log(out, LogLevel::Info, who() + "disconnected" + buffered);
   state_ = SessionState::Disconnected;
+  step_ = ConnectStep::None;
+}
+
+void Session::resume_after_disconnect() {
+  upstream_started_ = false;
+  upstream_up_ = false;
+  // Tokens of the closed upstream client will never be answered.
+  up_pending_.clear();
+  std::erase_if(qos2_in_, [](const auto& kv) { return !kv.second.delivered; });
 }
 
 void Session::on_pingreq(TimePoint now, Actions& out) {

@@ -20,6 +20,9 @@ class Session {
   Session(SessionConfig config, TimePoint now);
 
   // A decoded MQTT-SN message from this sensor (never ENCAPSULATED: the runtime unwraps it).
+  // After a clean DISCONNECT (EndSession{lost=false}) the runtime may keep a CleanSession=false
+  // session and feed it the sensor's next CONNECT: it then resumes with ConnectUpstream, keeping
+  // its subscriptions, topic ids, will and buffered messages (§6.3, §6.12).
   Actions on_packet(const mqttsn::Message& msg, TimePoint now);
   // An event from this sensor's upstream MQTT session.
   Actions on_upstream(const UpstreamEvent& event, TimePoint now);
@@ -95,6 +98,7 @@ class Session {
   void on_pingreq(TimePoint now, Actions& out);
   void on_will_topic_upd(const mqttsn::WillTopicUpd& m, Actions& out);
   void on_will_msg_upd(const mqttsn::WillMsgUpd& m, Actions& out);
+  void resume_after_disconnect();
   void go_asleep(TimePoint now);
   void lose(const std::string& why, Actions& out);
   void resubscribe(Actions& out);

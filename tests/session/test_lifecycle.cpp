@@ -391,3 +391,58 @@ TEST_CASE("messages arriving before CONNACK are delivered after it") {
   EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{true}), send(mqttsn::ConnAck{}),
                  send(down(TopicIdType::Short, 0x6162, QoS::AtLeastOnce, 1, "early")));
 }
+
+// ---- disconnected -> active (CleanSession=false session kept by the runtime)
+
+TEST_CASE("CleanSession=false: after a clean DISCONNECT the next CONNECT resumes the session") {
+  Sensor s;
+  s.connect_plain("s1", 60, false);
+  EXPECT_ACTIONS(s.packet(mqttsn::Register{0, 1, "a/b"}),
+                 send(mqttsn::RegAck{1, 1, ReturnCode::Accepted}));
+  s.subscribed("s/t", QoS::AtLeastOnce, 2, 1, 2);
+  EXPECT_ACTIONS(s.packet(mqttsn::Disconnect{}), send(mqttsn::Disconnect{}), disconnect_up(),
+                 end_session(false));
+  CHECK(s.session.state() == SessionState::Disconnected);
+  // Its upstream client was closed: a new one is opened, and the CONNACK waits for it.
+  EXPECT_ACTIONS(s.packet(connect("s1", 30, false)), connect_up("s1", false, 30));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{true}), send(mqttsn::ConnAck{}));
+  CHECK(s.session.state() == SessionState::Active);
+  // The client's topic id is still valid...
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 5, "v")),
+                 publish_up(2, "a/b", "v", 1));
+  // ...its subscription too, and the gateway REGISTERs the name again before using its id.
+  CHECK(s.session.subscription_count() == 1);
+  EXPECT_ACTIONS(s.upstream(message("s/t", "d", 1)), send(mqttsn::Register{2, 1, "s/t"}));
+}
+
+TEST_CASE("CleanSession=false: messages buffered while asleep survive DISCONNECT and resume") {
+  Sensor s;
+  s.connect_plain("s1", 60, false);
+  s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
+  s.packet(sleep_for(100));
+  s.upstream(message("t", "m1", 1));
+  auto acts = s.packet(mqttsn::Disconnect{});
+  CHECK(has_log(acts, "1 buffered messages kept"));
+  s.packet(connect("s1", 60, false));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{true}), send(mqttsn::ConnAck{}),
+                 send(mqttsn::Register{1, 1, "t"}));
+}
+
+TEST_CASE("CleanSession=true: a clean DISCONNECT drops what was buffered") {
+  Sensor s;
+  s.connect_plain("s1", 60, true);
+  s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
+  s.packet(sleep_for(100));
+  s.upstream(message("t", "m1", 1));
+  auto acts = s.packet(mqttsn::Disconnect{});
+  CHECK(has_log(acts, "1 buffered messages dropped"));
+  CHECK(s.session.buffered() == 0);
+}
+
+TEST_CASE("a lost session stays lost: a CONNECT to it is ignored (the runtime starts afresh)") {
+  Sensor s;
+  s.connect_plain("s1", 2, false);
+  s.after(3s);
+  REQUIRE(s.session.state() == SessionState::Lost);
+  EXPECT_ACTIONS(s.packet(connect("s1", 60, false)));
+}
