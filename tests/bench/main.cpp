@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
 
   const auto load_start = bench::read_file("/proc/loadavg");
   const auto fds = bench::raise_fd_limit();
+  bench::stop_children_on_signals();
   bench::progress("fd limit " + std::to_string(fds) + ", gateway " + opt.gateway);
   bench::Rig rig(opt);
   if (auto err = rig.start_broker(); !err.empty()) {

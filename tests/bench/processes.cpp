@@ -17,7 +17,40 @@
 
 namespace bench {
 
+namespace {
+// Children to kill if we are interrupted (read by the signal handler).
+constexpr int kMaxChildren = 8;
+volatile sig_atomic_t children[kMaxChildren] = {};
+
+void on_terminate(int sig) {
+  for (const auto pid : children) {
+    if (pid > 0) kill(static_cast<pid_t>(pid), SIGKILL);
+  }
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void remember(pid_t pid, pid_t old) {
+  for (auto& c : children) {
+    if (c == old) {
+      c = pid;
+      return;
+    }
+  }
+}
+}  // namespace
+
+void stop_children_on_signals() {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, on_terminate);
+}
+
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  const pid_t pid = spawn_child(argv, log_path);
+  if (pid > 0) remember(pid, 0);
+  return pid;
+}
+
+pid_t spawn_child(const std::vector<std::string>& argv, const std::string& log_path) {
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -43,6 +76,7 @@ bool alive(pid_t pid) {
 
 void stop(pid_t pid, std::chrono::milliseconds grace) {
   if (pid <= 0) return;
+  remember(0, pid);
   kill(pid, SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   int status = 0;

@@ -47,7 +47,9 @@ std::string Rig::start_broker() {
   conf << "listener " << broker_port_ << " 127.0.0.1\n"
        << "allow_anonymous true\npersistence false\n"
        << "max_queued_messages 1000000\nmax_inflight_messages 1000\n"
-       << "set_tcp_nodelay true\nlog_type error\nlog_type warning\n";
+       << "set_tcp_nodelay true\nlog_type error\nlog_type warning\n"
+       // As root mosquitto would switch to its own user, which clears our PDEATHSIG.
+       << (geteuid() == 0 ? "user root\n" : "");
   const std::string path = dir_ + "/mosquitto.conf";
   write_file(path, conf.str());
   broker_pid_ = spawn({options_.mosquitto, "-c", path}, dir_ + "/mosquitto.log");
