@@ -214,9 +214,9 @@ def build(gw, tag, seed):
             else:
                 a.script = [(a.hop if link is not None else None, m) for link, m in make(cid, rng, a.hop)]
             if kind == "sleep":
-                # Downlink arrives mid-storm: buffered while asleep (12 per topic, more than
-                # max_buffered_per_client in all), sent on each wake-up, never acknowledged.
-                a.downlink = ["hostile/down/%s/s%d" % (cid, k) for k in range(2)]
+                # Downlink arrives mid-storm: buffered while asleep (6 per topic, 24 in all: more
+                # than max_buffered_per_client), sent on each wake-up, never acknowledged.
+                a.downlink = ["hostile/down/%s/s%d" % (cid, k) for k in range(4)]
                 a.after = [(None, sn.pingreq(cid)), (a.hop, sn.pingreq(cid))]
             actors.append(a)
     return actors

@@ -246,10 +246,12 @@ def test_hostile_storms(rig):
     # thread; under ASan size-class caches and the 16 MB quarantine), so RSS after a storm does not
     # fall back to the byte, and the first storm may raise the high-water mark. A leak shows as
     # growth per storm: the last identical storm must not add more than the limit. For scale, one
-    # storm opens ~130 sessions (each with a Paho client) and sends ~24000 datagrams: keeping a
+    # storm opens ~110 sessions (each with a Paho client) and sends ~26000 datagrams: keeping a
     # session record and client per session, or 100 octets per datagram (an address map entry,
-    # say), costs more than 2 MB per storm. Measured on a loaded 2-core machine: plain +0.0-0.2 MB
-    # per storm; ASan +8.7 MB for the first storm, +2.1 MB for the second (its allocator settles).
+    # say), costs more than 2 MB per storm, which the plain build catches; the ASan build's limit
+    # is looser (its allocator settles over two storms) and is there for what ASan alone sees.
+    # Measured on a loaded 2-core machine: plain +0.1..0.7 MB for the first storm, -0.1..+0.3 MB
+    # for the next ones; ASan +4..14 MB for the first, -1.1..+2.1 MB for the next ones.
     growth_limit = (6 if asan else 2) * 1024
     first_limit = (24 if asan else 8) * 1024
     assert rss[-1] - rss[-2] <= growth_limit, "memory grows storm over storm: " + summary
