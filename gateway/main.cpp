@@ -13,6 +13,9 @@
 #include "gateway/log.hpp"
 #include "gateway/runtime.hpp"
 #include "transports/udp/udp_transport.hpp"
+#ifdef MQTTSN_WITH_BLE
+#include "transports/ble/ble_transport.hpp"
+#endif
 
 #ifndef MQTTSN_GATEWAY_VERSION
 #define MQTTSN_GATEWAY_VERSION "unknown"
@@ -40,6 +43,9 @@ struct App {
   uv_loop_t* loop;
   gw::Runtime runtime;
   transport::UdpTransport udp;
+#ifdef MQTTSN_WITH_BLE
+  std::unique_ptr<transport::BleTransport> ble;
+#endif
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   bool stopping = false;
@@ -61,7 +67,9 @@ struct App {
     if (stopping) return;
     stopping = true;
     udp.close();
-    // [ble] the BLE transport is closed here too once wired in.
+#ifdef MQTTSN_WITH_BLE
+    if (ble) ble->stop([] {});
+#endif
     runtime.stop([this] {
       for (uv_signal_t* s : {&sigint, &sigterm})
         if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(s)))
@@ -128,9 +136,34 @@ int main(int argc, char** argv) {
         for (const auto& a : app.udp.local_addresses()) spdlog::info("listening on udp {}", a);
     }
     if (error.empty() && config.ble.enabled) {
-      // [ble] wiring point: construct transport::BleTransport on this loop with config.ble,
-      // app.runtime.add_transport(it), start it, and close it in App::shutdown().
-      spdlog::warn("ble.enabled: the BLE transport is not built into this gateway yet");
+#ifdef MQTTSN_WITH_BLE
+      transport::BleConfig ble;
+      ble.adapter = config.ble.adapter;
+      ble.allow = config.ble.allow;
+      ble.service_uuid = config.ble.service_uuid;
+      ble.rx_uuid = config.ble.rx_uuid;
+      ble.tx_uuid = config.ble.tx_uuid;
+      if (config.ble.rssi_min) ble.rssi_min = static_cast<std::int16_t>(*config.ble.rssi_min);
+      ble.passkeys = config.ble.passkeys;
+      try {
+        app.ble = transport::BleTransport::create(
+            &loop, std::move(ble),
+            [&app](const transport::PeerAddress& from, std::span<const std::uint8_t> bytes) {
+              app.runtime.on_datagram(from, bytes);
+            },
+            [&app, &exit_code](const std::string& text) {
+              spdlog::critical("{}: exiting (systemd restarts the gateway)", text);
+              exit_code = 2;
+              app.shutdown();
+            });
+        app.runtime.add_transport(*app.ble);
+        app.ble->start();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+#else
+      error = "ble.enabled: this gateway was built without BLE support (sdbus-c++ not found)";
+#endif
     }
     if (error.empty()) error = app.runtime.start();
     if (!error.empty()) {
