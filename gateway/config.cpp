@@ -2,10 +2,14 @@
 #include "gateway/config.hpp"
 
 #include <charconv>
+#include <cstdio>
 #include <fstream>
 #include <initializer_list>
 #include <limits>
 #include <sstream>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <toml++/toml.h>
 
@@ -124,11 +128,101 @@ void read_gateway(Reader& r, const toml::table& t, Config& c) {
     r.error("gateway.log_level", "expected one of trace, debug, info, warn, error, critical, off");
 }
 
+// A secret kept in its own file: readable by the service only, one line (trailing newline dropped).
+std::optional<std::string> read_secret_file(Reader& r, const std::string& key,
+                                            const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    r.error(key, "cannot read \"" + path + "\"");
+    return std::nullopt;
+  }
+  if ((st.st_mode & S_IROTH) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777u);
+    r.error(key, "\"" + path + "\" is readable by everyone (mode " + mode +
+                     "): refusing to use it; chmod o-r it");
+    return std::nullopt;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    r.error(key, "cannot read \"" + path + "\"");
+    return std::nullopt;
+  }
+  std::string secret;
+  std::getline(in, secret);
+  if (!secret.empty() && secret.back() == '\r') secret.pop_back();
+  return secret;
+}
+
+void check_readable(Reader& r, const std::string& key, const std::string& path, bool dir) {
+  if (path.empty()) return;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK) != 0)
+    r.error(key, "cannot read \"" + path + "\"");
+  else if (dir != S_ISDIR(st.st_mode))
+    r.error(key, "\"" + path + "\" is " + (dir ? "not a directory" : "a directory"));
+}
+
+void read_broker_tls(Reader& r, const toml::table& t, Config& c) {
+  constexpr std::string_view p = "broker.tls";
+  auto& tls = c.broker.tls;
+  r.reject_unknown(t, p, {"enabled", "ca_file", "ca_dir", "cert_file", "key_file",
+                          "key_password_file", "verify_hostname"});
+  r.boolean(t, p, "enabled", tls.enabled);
+  r.string(t, p, "ca_file", tls.ca_file);
+  r.string(t, p, "ca_dir", tls.ca_dir);
+  r.string(t, p, "cert_file", tls.cert_file);
+  r.string(t, p, "key_file", tls.key_file);
+  r.string(t, p, "key_password_file", tls.key_password_file);
+  r.boolean(t, p, "verify_hostname", tls.verify_hostname);
+  check_readable(r, "broker.tls.ca_file", tls.ca_file, false);
+  check_readable(r, "broker.tls.ca_dir", tls.ca_dir, true);
+  check_readable(r, "broker.tls.cert_file", tls.cert_file, false);
+  check_readable(r, "broker.tls.key_file", tls.key_file, false);
+  if (!tls.key_file.empty() && tls.cert_file.empty())
+    r.error("broker.tls.key_file", "needs broker.tls.cert_file");
+  if (!tls.key_password_file.empty()) {
+    if (tls.key_file.empty()) r.error("broker.tls.key_password_file", "needs broker.tls.key_file");
+    if (auto s = read_secret_file(r, "broker.tls.key_password_file", tls.key_password_file))
+      tls.key_password = *s;
+  }
+}
+
 void read_broker(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(t, "broker", {"uri", "mode", "connect_timeout_ms"});
+  r.reject_unknown(t, "broker", {"uri", "mode", "connect_timeout_ms", "username", "password",
+                                 "password_file", "username_template", "client_id_prefix",
+                                 "mqtt_version", "keep_alive_s", "reconnect_min_ms",
+                                 "reconnect_max_ms", "tls"});
   r.string(t, "broker", "uri", c.broker.uri);
   r.string(t, "broker", "mode", c.broker.mode);
   r.integer(t, "broker", "connect_timeout_ms", c.broker.connect_timeout_ms, 100, 600000);
+  auto& b = c.broker;
+  r.string(t, "broker", "username", b.username);
+  if (t.get("password") != nullptr) {
+    std::string pw;
+    const std::size_t before = r.error_count();
+    r.string(t, "broker", "password", pw);
+    if (r.error_count() == before) b.password = pw;
+  }
+  r.string(t, "broker", "password_file", b.password_file);
+  if (!b.password_file.empty()) {
+    if (b.password) r.error("broker.password_file", "give either password or password_file");
+    b.password = read_secret_file(r, "broker.password_file", b.password_file);
+  }
+  r.string(t, "broker", "username_template", b.username_template);
+  for (std::size_t i = b.username_template.find('{'); i != std::string::npos;
+       i = b.username_template.find('{', i + 1))
+    if (b.username_template.compare(i, 11, "{client_id}") != 0)
+      r.error("broker.username_template", "only the placeholder {client_id} is known");
+  r.string(t, "broker", "client_id_prefix", b.client_id_prefix);
+  r.integer(t, "broker", "mqtt_version", b.mqtt_version, 3, 5);
+  if (b.mqtt_version == 4) r.error("broker.mqtt_version", "expected 3 (MQTT 3.1.1) or 5");
+  r.integer(t, "broker", "keep_alive_s", b.keep_alive_s, 0, 65535);
+  r.integer(t, "broker", "reconnect_min_ms", b.reconnect_min_ms, 1, 3600000);
+  r.integer(t, "broker", "reconnect_max_ms", b.reconnect_max_ms, 1, 3600000);
+  if (b.reconnect_min_ms > b.reconnect_max_ms)
+    r.error("broker.reconnect_min_ms", "must not exceed broker.reconnect_max_ms");
+  if (const auto* tls = r.table(t, "broker", "tls")) read_broker_tls(r, *tls, c);
   const auto& uri = c.broker.uri;
   const bool scheme_ok = uri.rfind("tcp://", 0) == 0 || uri.rfind("mqtt://", 0) == 0 ||
                          uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 ||

@@ -16,10 +16,31 @@ struct GatewaySection {
   std::string log_level = "info";
 };
 
+struct BrokerTlsSection {
+  bool enabled = false;  // also on with an ssl://, mqtts:// or wss:// broker.uri
+  std::string ca_file;   // PEM CA bundle; neither this nor ca_dir: the system's trust store
+  std::string ca_dir;
+  std::string cert_file;  // client certificate (PEM)
+  std::string key_file;   // its private key (PEM)
+  std::string key_password;  // read from key_password_file
+  std::string key_password_file;
+  bool verify_hostname = true;
+};
+
 struct BrokerSection {
   std::string uri = "tcp://127.0.0.1:1883";
   std::string mode = "transparent";  // one upstream MQTT session per sensor
   std::uint32_t connect_timeout_ms = 5000;
+  std::string username;
+  std::optional<std::string> password;  // inline, or read from password_file at load
+  std::string password_file;
+  std::string username_template;  // "{client_id}" -> the sensor's ClientId (sensor sessions only)
+  std::string client_id_prefix;   // prepended to each sensor's ClientId upstream
+  int mqtt_version = 3;           // 3 = MQTT 3.1.1, 5 = MQTT 5
+  std::uint16_t keep_alive_s = 60;  // shared gateway client only
+  std::uint32_t reconnect_min_ms = 1000;  // Paho automatic reconnect back-off
+  std::uint32_t reconnect_max_ms = 30000;
+  BrokerTlsSection tls;
 };
 
 struct UdpSection {

@@ -112,10 +112,10 @@ UpstreamClient::UpstreamClient(Private, const UpstreamOptions& options, std::str
 }
 
 void UpstreamClient::make_client() {
-  // No persistence (nullptr): nothing is written to disk; MQTT 3.1.1.
-  client_ = std::make_unique<mqtt::async_client>(options_.uri, client_id_,
-                                                 mqtt::create_options(MQTTVERSION_3_1_1),
-                                                 static_cast<mqtt::iclient_persistence*>(nullptr));
+  // No persistence (nullptr): nothing is written to disk. The shared client has session id 0.
+  client_ = std::make_unique<mqtt::async_client>(
+      options_.uri, upstream_client_id(options_.security, client_id_, session_id_ == 0),
+      upstream_create_options(options_.security), static_cast<mqtt::iclient_persistence*>(nullptr));
   client_->set_message_callback([this](mqtt::const_message_ptr m) {
     if (!m) return;
     const auto& payload = m->get_payload();
@@ -162,12 +162,11 @@ void UpstreamClient::start_connect() {
   up_.store(false);
   lost_.store(false);
   mqtt::connect_options opts;
-  opts.set_mqtt_version(MQTTVERSION_3_1_1);
-  opts.set_clean_session(clean_session_);
   opts.set_keep_alive_interval(static_cast<int>(keep_alive_s_));
   opts.set_connect_timeout(connect_timeout_s(options_.connect_timeout));
   opts.set_automatic_reconnect(static_cast<int>(options_.reconnect_min.count()),
                                static_cast<int>(options_.reconnect_max.count()));
+  apply_security(opts, options_.security, client_id_, session_id_ == 0, clean_session_);
   if (will_) {
     mqtt::will_options w(will_->topic, will_->payload.data(), will_->payload.size(), will_->qos,
                          will_->retain);

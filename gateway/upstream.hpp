@@ -12,6 +12,7 @@
 
 #include "gateway/core/session_types.hpp"
 #include "gateway/mailbox.hpp"
+#include "gateway/upstream_options.hpp"
 
 namespace mqtt {
 class async_client;
@@ -24,6 +25,7 @@ struct UpstreamOptions {
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::seconds reconnect_min{1};
   std::chrono::seconds reconnect_max{30};
+  UpstreamSecurity security;  // credentials, TLS, MQTT version, ClientId prefix
 };
 
 class UpstreamClient {
