@@ -65,8 +65,9 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
     const std::uint32_t token = from_context(tok.get_user_context());
     switch (tok.get_type()) {
       case mqtt::token::Type::CONNECT:
-        owner_.post(ev::UpstreamConnectFailed{"connect failed (code " +
-                                              std::to_string(tok.get_return_code()) + ")"});
+        owner_.post(ev::UpstreamConnectFailed{describe_connect_failure(
+            owner_.options_.security, tok.get_return_code(),
+            static_cast<int>(tok.get_reason_code()))});
         break;
       case mqtt::token::Type::PUBLISH:
         if (token != 0) owner_.post(ev::UpstreamPublishFailed{token});

@@ -118,4 +118,36 @@ void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,
   }
 }
 
+std::string describe_connect_failure(const UpstreamSecurity& s, int code, int reason_code) {
+  std::string text = "connect failed (code " + std::to_string(code) + ")";
+  // MQTT 5 reports the CONNACK reason in the reason code, 3.1.1 in the return code.
+  if (reason_code >= 0x80) code = reason_code;
+  switch (code) {
+    case -1:  // MQTTASYNC_FAILURE: no CONNACK at all (refused socket, TLS handshake, timeout)
+      if (s.tls)
+        text += ": no TCP/TLS connection; if the broker is up, check broker.tls.ca_file/ca_dir, "
+                "the broker certificate's name (broker.tls.verify_hostname) and client cert";
+      break;
+    case 1:
+    case 0x84:
+      text += ": broker refused the protocol version (broker.mqtt_version)";
+      break;
+    case 2:
+    case 0x85:
+      text += ": broker refused the ClientId (broker.client_id_prefix?)";
+      break;
+    case 4:
+    case 0x86:
+      text += ": bad user name or password (broker.username/password)";
+      break;
+    case 5:
+    case 0x87:
+      text += ": not authorized (broker credentials)";
+      break;
+    default:
+      break;
+  }
+  return text;
+}
+
 }  // namespace gw

@@ -52,4 +52,7 @@ mqtt::create_options upstream_create_options(const UpstreamSecurity& s);
 void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,
                     const std::string& client_id, bool shared, bool clean_session);
 
+// The reason logged when a connect fails: Paho's code explained (TLS, credentials, refusal).
+std::string describe_connect_failure(const UpstreamSecurity& s, int code, int reason_code);
+
 }  // namespace gw
