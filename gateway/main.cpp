@@ -11,6 +11,8 @@
 
 #include "gateway/config.hpp"
 #include "gateway/log.hpp"
+#include "gateway/notify.hpp"
+#include "gateway/reload.hpp"
 #include "gateway/runtime.hpp"
 #include "transports/udp/udp_transport.hpp"
 #ifdef MQTTSN_WITH_BLE
@@ -23,16 +25,17 @@
 
 namespace {
 
-gw::RuntimeOptions runtime_options(const gw::Config& c) {
+gw::RuntimeOptions runtime_options(const gw::Config& c,
+                                   const std::shared_ptr<gw::PredefinedTopics>& predefined) {
   gw::RuntimeOptions o;
   o.gw_id = c.gateway.id;
   gw::apply_broker_config(c.broker, o.upstream);
   o.session.retry_interval = std::chrono::milliseconds(c.protocol.retry_interval_ms);
   o.session.retry_count = c.protocol.retry_count;
   o.session.max_buffered = static_cast<std::size_t>(c.protocol.max_buffered_per_client);
-  auto predefined = std::make_shared<gw::PredefinedTopics>();
-  for (const auto& [id, name] : c.predefined_topics) predefined->emplace(id, name);
-  o.session.predefined = std::move(predefined);
+  // Every session reads this one map: SIGHUP edits it in place.
+  gw::apply_predefined(*predefined, c.predefined_topics);
+  o.session.predefined = predefined;
   o.advertise_interval = std::chrono::seconds(c.protocol.advertise_interval_s);
   return o;
 }
@@ -47,11 +50,18 @@ struct App {
 #endif
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
+  uv_signal_t sighup{};
+  gw::Notifier notifier;
+  // What SIGHUP compares against and edits.
+  gw::Config config;
+  std::string config_path;
+  bool log_level_pinned = false;
+  std::shared_ptr<gw::PredefinedTopics> predefined;
   bool stopping = false;
 
-  App(uv_loop_t* l, gw::RuntimeOptions options)
+  App(uv_loop_t* l, gw::Config c, std::shared_ptr<gw::PredefinedTopics> p)
       : loop(l),
-        runtime(l, std::move(options)),
+        runtime(l, runtime_options(c, p)),
         udp(l,
             [this](const transport::PeerAddress& from, std::span<const std::uint8_t> bytes) {
               runtime.on_datagram(from, bytes);
@@ -60,11 +70,49 @@ struct App {
               spdlog::log(level == transport::UdpTransport::LogLevel::Warn ? spdlog::level::warn
                                                                            : spdlog::level::info,
                           "{}", text);
-            }) {}
+            }),
+        notifier(l, [this] { return status_line(); }),
+        config(std::move(c)),
+        predefined(std::move(p)) {}
+
+  std::string status_line() const {
+    const gw::SessionCounts n = gw::ServiceHooks::session_counts(runtime);
+    return std::to_string(n.total()) + " sensors: " + std::to_string(n.active) + " active, " +
+           std::to_string(n.asleep) + " asleep, " + std::to_string(n.awake) + " awake, " +
+           std::to_string(n.connecting) + " connecting; broker " +
+           (runtime.broker_reachable() ? "connected" : "unreachable");
+  }
+
+  void reload() {
+    if (config_path.empty()) {
+      spdlog::info("reload: no configuration file (--config), nothing to reload");
+      return;
+    }
+    gw::ConfigResult fresh = gw::load_config_file(config_path);
+    if (!fresh.ok()) {
+      for (const auto& e : fresh.errors) spdlog::error("reload: {}", e);
+      spdlog::error("reload: {} refused, the old configuration stays in force", config_path);
+      return;
+    }
+    const gw::ReloadPlan plan = gw::plan_reload(config, fresh.config, log_level_pinned);
+    if (!log_level_pinned) spdlog::set_level(spdlog::level::from_str(fresh.config.gateway.log_level));
+    gw::apply_predefined(*predefined, fresh.config.predefined_topics);
+    for (const auto& key : plan.ignored) spdlog::warn("reload: {} changed: needs a restart, not applied", key);
+    std::string what;
+    for (const auto& c : plan.changes) what += (what.empty() ? "" : "; ") + c;
+    spdlog::info("reload: {}", what.empty() ? "nothing changed" : what);
+    // Keys that need a restart keep their running value, so the next comparison stays honest.
+    config.gateway.log_level = fresh.config.gateway.log_level;
+    config.predefined_topics = fresh.config.predefined_topics;
+  }
 
   void shutdown() {
     if (stopping) return;
     stopping = true;
+    notifier.stopping();
+    notifier.close();
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sighup)))
+      uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
     udp.close();
 #ifdef MQTTSN_WITH_BLE
     if (ble) ble->stop([] {});
@@ -81,6 +129,12 @@ void on_signal(uv_signal_t* s, int signum) {
   auto* app = static_cast<App*>(s->data);
   spdlog::info("signal {}: shutting down", signum);
   app->shutdown();
+}
+
+void on_sighup(uv_signal_t* s, int) {
+  auto* app = static_cast<App*>(s->data);
+  spdlog::info("SIGHUP: reloading {}", app->config_path);
+  app->reload();
 }
 
 }  // namespace
@@ -115,14 +169,17 @@ int main(int argc, char** argv) {
   uv_loop_init(&loop);
   int exit_code = 0;
   {
-    App app(&loop, runtime_options(config));
+    App app(&loop, config, std::make_shared<gw::PredefinedTopics>());
+    app.config_path = config_path;
+    app.log_level_pinned = !log_level.empty();
     app.runtime.add_transport(app.udp);
-    for (uv_signal_t* s : {&app.sigint, &app.sigterm}) {
+    for (uv_signal_t* s : {&app.sigint, &app.sigterm, &app.sighup}) {
       uv_signal_init(&loop, s);
       s->data = &app;
     }
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&app.sighup, on_sighup, SIGHUP);
 
     std::string error;
     if (config.udp.enabled) {
@@ -172,6 +229,8 @@ int main(int argc, char** argv) {
     } else {
       spdlog::info("mqttsn-gateway {} started: gateway id {}, broker {}", MQTTSN_GATEWAY_VERSION,
                    config.gateway.id, config.broker.uri);
+      // Listening: ready whether or not the broker is up yet (the runtime keeps retrying it).
+      app.notifier.ready();
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     spdlog::info("stopped: {} datagrams, {} malformed, {} sessions, udp send errors {}",

@@ -595,3 +595,27 @@ void Runtime::finish_stop() {
 }
 
 }  // namespace gw
+
+// ---- service hooks (R2)
+namespace gw {
+
+SessionCounts ServiceHooks::session_counts(const Runtime& r) {
+  SessionCounts c;
+  for (const auto& [id, e] : r.sessions_) {
+    switch (e->session.state()) {
+      case SessionState::Connecting: ++c.connecting; break;
+      case SessionState::Active: ++c.active; break;
+      case SessionState::Asleep: ++c.asleep; break;
+      case SessionState::Awake: ++c.awake; break;
+      case SessionState::Lost:
+      case SessionState::Disconnected: continue;
+    }
+    if (e->address && e->address->peer.kind == transport::Kind::Ble)
+      ++c.ble;
+    else
+      ++c.udp;
+  }
+  return c;
+}
+
+}  // namespace gw

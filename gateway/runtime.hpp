@@ -77,6 +77,7 @@ class Runtime {
   const RuntimeCounters& counters() const noexcept { return counters_; }
   std::size_t session_count() const noexcept { return sessions_.size(); }
   bool broker_reachable() const noexcept { return broker_up_; }
+  friend struct ServiceHooks;  // service hooks (R2), defined at the end of this file
 
  private:
   struct Entry {
@@ -153,6 +154,22 @@ class Runtime {
   RuntimeCounters counters_;
   TimePoint malformed_log_window_{};
   unsigned malformed_logged_in_window_ = 0;
+};
+
+}  // namespace gw
+
+// ---- service hooks (R2)
+namespace gw {
+
+// Sensors by state and transport, for STATUS= lines and status topics.
+struct SessionCounts {
+  std::size_t connecting = 0, active = 0, asleep = 0, awake = 0;
+  std::size_t udp = 0, ble = 0;
+  std::size_t total() const noexcept { return connecting + active + asleep + awake; }
+};
+// Read-only views of the runtime for the service parts (main, notify, status).
+struct ServiceHooks {
+  static SessionCounts session_counts(const Runtime& r);
 };
 
 }  // namespace gw

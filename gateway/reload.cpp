@@ -1,0 +1,41 @@
+#include "gateway/reload.hpp"
+
+#include <cstddef>
+
+namespace gw {
+
+ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) {
+  ReloadPlan p;
+  if (!log_level_pinned && o.gateway.log_level != n.gateway.log_level)
+    p.changes.push_back("log_level " + o.gateway.log_level + " -> " + n.gateway.log_level);
+  std::size_t added = 0, removed = 0, renamed = 0;
+  for (const auto& [id, name] : n.predefined_topics) {
+    auto it = o.predefined_topics.find(id);
+    if (it == o.predefined_topics.end())
+      ++added;
+    else if (it->second != name)
+      ++renamed;
+  }
+  for (const auto& [id, name] : o.predefined_topics)
+    if (!n.predefined_topics.contains(id)) ++removed;
+  if (added + removed + renamed > 0) {
+    std::string s = "predefined topics: +" + std::to_string(added) + " -" + std::to_string(removed);
+    if (renamed > 0) s += " ~" + std::to_string(renamed);
+    p.changes.push_back(std::move(s));
+  }
+  // Everything else is read at start only.
+  if (o.ble.allow != n.ble.allow) p.ignored.push_back("ble.allow");
+  if (o.gateway.id != n.gateway.id) p.ignored.push_back("gateway.id");
+  if (o.broker.uri != n.broker.uri) p.ignored.push_back("broker.uri");
+  if (o.udp.listen != n.udp.listen) p.ignored.push_back("udp.listen");
+  if (o.udp.enabled != n.udp.enabled) p.ignored.push_back("udp.enabled");
+  if (o.ble.enabled != n.ble.enabled) p.ignored.push_back("ble.enabled");
+  return p;
+}
+
+void apply_predefined(PredefinedTopics& live, const std::map<std::uint16_t, std::string>& wanted) {
+  live.clear();
+  for (const auto& [id, name] : wanted) live.emplace(id, name);
+}
+
+}  // namespace gw

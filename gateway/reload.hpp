@@ -1,0 +1,24 @@
+// SIGHUP reload: what of a new configuration can change while the gateway runs, and what changed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gateway/config.hpp"
+#include "gateway/core/session_types.hpp"
+
+namespace gw {
+
+struct ReloadPlan {
+  std::vector<std::string> changes;   // "log_level info -> debug", "predefined topics: +2 -1"
+  std::vector<std::string> ignored;   // keys that changed but need a restart
+};
+
+// Compares `old_config` with `fresh`. `log_level_pinned`: --log-level was given, the file's level
+// does not apply.
+ReloadPlan plan_reload(const Config& old_config, const Config& fresh, bool log_level_pinned);
+
+// Makes `live` (the map every session reads) equal to `wanted`.
+void apply_predefined(PredefinedTopics& live, const std::map<std::uint16_t, std::string>& wanted);
+
+}  // namespace gw

@@ -1,0 +1,162 @@
+"""The gateway as a systemd service: sd_notify messages, SIGTERM with the broker down, SIGHUP reload.
+
+Runs the real mqttsn-gateway (MQTTSN_GATEWAY) against a real mosquitto, through the integration
+harness; NOTIFY_SOCKET is a unix datagram socket this test binds.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import Gateway, Mosquitto, Observer, Sensor, free_port, wait_until  # noqa: E402
+import mqttsn_packets as sn  # noqa: E402
+
+
+class NotifySocket:
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.messages = []
+
+    def pump(self, timeout):
+        """Reads datagrams for up to `timeout` s; returns every line seen so far."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                break
+            self.messages += data.decode().split("\n")
+        return self.messages
+
+    def wait(self, pred, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(pred(m) for m in self.pump(0.1)):
+                return True
+        return False
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    os.makedirs(tmp_path / "broker")
+    b = Mosquitto(workdir=str(tmp_path / "broker"))
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def notify_env(tmp_path, monkeypatch):
+    ns = NotifySocket(str(tmp_path / "notify.sock"))
+    monkeypatch.setenv("NOTIFY_SOCKET", ns.path)
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # WATCHDOG=1 every 200 ms
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    yield ns
+    ns.close()
+
+
+def test_ready_status_watchdog_stopping(broker, notify_env, tmp_path):
+    os.makedirs(tmp_path / "gw")
+    gw = Gateway(broker.uri, workdir=str(tmp_path / "gw")).start()
+    try:
+        assert notify_env.wait(lambda m: m == "READY=1"), notify_env.messages
+        assert notify_env.wait(lambda m: m.startswith("STATUS=") and "sensors:" in m), notify_env.messages
+        n = len([m for m in notify_env.pump(1.0) if m == "WATCHDOG=1"])
+        assert n >= 3, notify_env.messages  # ~5 in 1 s at 200 ms
+        # A connected sensor shows in the next STATUS= line.
+        s = Sensor(gw)
+        s.connect("daemon-status")
+        assert notify_env.wait(lambda m: m.startswith("STATUS=1 sensors: 1 active"), timeout=10), \
+            notify_env.messages
+        s.close()
+    finally:
+        rc = gw.stop()
+    assert rc == 0, gw.log_text()
+    assert "STOPPING=1" in notify_env.pump(0.5)
+
+
+def test_sigterm_with_broker_down_exits_quickly(notify_env, tmp_path):
+    dead = "tcp://127.0.0.1:%d" % free_port()
+    os.makedirs(tmp_path / "gw")
+    gw = Gateway(dead, workdir=str(tmp_path / "gw"))
+    gw._logf = open(gw.log, "wb")
+    # Not gw.start(): that waits for GWINFO, which needs the broker.
+    gw.proc = subprocess.Popen(gw.args, stdout=gw._logf, stderr=subprocess.STDOUT)
+    # Ready while the broker is still being retried.
+    assert notify_env.wait(lambda m: m == "READY=1"), gw.log_text()
+    assert notify_env.wait(lambda m: "broker unreachable" in m), notify_env.messages
+    t0 = time.monotonic()
+    rc = gw.stop(timeout=10)
+    assert rc == 0, gw.log_text()
+    assert time.monotonic() - t0 < 5, gw.log_text()
+
+
+def _rewrite(gw, text_from_old):
+    with open(gw.config) as f:
+        old = f.read()
+    with open(gw.config, "w") as f:
+        f.write(text_from_old(old))
+
+
+def _reloaded(gw, count):
+    return wait_until(lambda: gw.log_text().count("reload:") >= count, 10)
+
+
+def test_sighup_valid_file_adds_predefined_topic(broker, tmp_path):
+    os.makedirs(tmp_path / "gw")
+    gw = Gateway(broker.uri, workdir=str(tmp_path / "gw")).start()
+    obs = None
+    try:
+        obs = Observer(broker.port)
+        obs.subscribe("sensors/predefined/#")
+        _rewrite(gw, lambda old: old.replace("[topics.predefined]\n",
+                                             '[topics.predefined]\n"3" = "sensors/predefined/three"\n'))
+        gw.proc.send_signal(signal.SIGHUP)
+        assert _reloaded(gw, 1), gw.log_text()
+        assert "predefined topics: +1 -0" in gw.log_text(), gw.log_text()
+        s = Sensor(gw)
+        s.send(sn.publish(3, b"after reload", qos=-1, topic_id_type=sn.TOPIC_PREDEFINED))
+        obs.wait_payload("sensors/predefined/three", b"after reload")
+        s.close()
+    finally:
+        if obs:
+            obs.close()
+        rc = gw.stop()
+    assert rc == 0, gw.log_text()
+
+
+def test_sighup_broken_file_keeps_old_config(broker, tmp_path):
+    os.makedirs(tmp_path / "gw")
+    gw = Gateway(broker.uri, workdir=str(tmp_path / "gw")).start()
+    obs = None
+    try:
+        obs = Observer(broker.port)
+        obs.subscribe("sensors/predefined/#")
+        _rewrite(gw, lambda old: old + "\n[protocol\nretry_count = 'many'\n")
+        gw.proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "refused, the old configuration stays in force" in gw.log_text(), 10), \
+            gw.log_text()
+        assert gw.alive()
+        s = Sensor(gw)
+        s.send(sn.publish(1, b"still here", qos=-1, topic_id_type=sn.TOPIC_PREDEFINED))
+        obs.wait_payload("sensors/predefined/one", b"still here")
+        s.close()
+    finally:
+        if obs:
+            obs.close()
+        rc = gw.stop()
+    assert rc == 0, gw.log_text()
