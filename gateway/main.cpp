@@ -148,12 +148,19 @@ int main(int argc, char** argv) {
   cli.add_flag("--check-config", check_config, "Validate the configuration, print the verdict, exit");
   cli.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical or off (overrides gateway.log_level)");
+  std::string log_format = "auto";
+  cli.add_option("--log-format", log_format,
+                 "auto (journal when JOURNAL_STREAM is set), text (timestamped) or journal (<N> priority "
+                 "prefixes, no timestamp)");
   cli.set_version_flag("--version", std::string("mqttsn-gateway ") + MQTTSN_GATEWAY_VERSION);
   CLI11_PARSE(cli, argc, argv);
 
   gw::ConfigResult loaded = config_path.empty() ? gw::ConfigResult{} : gw::load_config_file(config_path);
   if (!log_level.empty() && !gw::valid_log_level(log_level))
     loaded.errors.push_back("--log-level: expected one of trace, debug, info, warn, error, critical, off");
+  gw::LogFormat format = gw::LogFormat::Auto;
+  if (!gw::parse_log_format(log_format, format))
+    loaded.errors.push_back("--log-format: expected auto, text or journal");
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) std::cerr << "error: " << e << "\n";
     return 1;
@@ -163,7 +170,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const gw::Config& config = loaded.config;
-  gw::init_logging(log_level.empty() ? config.gateway.log_level : log_level);
+  gw::init_logging(log_level.empty() ? config.gateway.log_level : log_level, format);
 
   uv_loop_t loop;
   uv_loop_init(&loop);

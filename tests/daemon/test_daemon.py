@@ -105,6 +105,20 @@ def test_sigterm_with_broker_down_exits_quickly(notify_env, tmp_path):
     assert time.monotonic() - t0 < 5, gw.log_text()
 
 
+def _publish_m1(gw, obs, topic_id, topic, payload):
+    """QoS -1 is fire and forget (dropped while the gateway's broker link is still coming up):
+    send until the broker-side observer has it."""
+    s = Sensor(gw)
+    try:
+        for _ in range(10):
+            s.send(sn.publish(topic_id, payload, qos=-1, topic_id_type=sn.TOPIC_PREDEFINED))
+            if wait_until(lambda: any(m.payload == payload for m in obs.on(topic)), 1):
+                return
+        raise AssertionError("QoS -1 publish to %s never arrived:\n%s" % (topic, gw.log_text()))
+    finally:
+        s.close()
+
+
 def _rewrite(gw, text_from_old):
     with open(gw.config) as f:
         old = f.read()
@@ -128,10 +142,7 @@ def test_sighup_valid_file_adds_predefined_topic(broker, tmp_path):
         gw.proc.send_signal(signal.SIGHUP)
         assert _reloaded(gw, 1), gw.log_text()
         assert "predefined topics: +1 -0" in gw.log_text(), gw.log_text()
-        s = Sensor(gw)
-        s.send(sn.publish(3, b"after reload", qos=-1, topic_id_type=sn.TOPIC_PREDEFINED))
-        obs.wait_payload("sensors/predefined/three", b"after reload")
-        s.close()
+        _publish_m1(gw, obs, 3, "sensors/predefined/three", b"after reload")
     finally:
         if obs:
             obs.close()
@@ -151,12 +162,28 @@ def test_sighup_broken_file_keeps_old_config(broker, tmp_path):
         assert wait_until(lambda: "refused, the old configuration stays in force" in gw.log_text(), 10), \
             gw.log_text()
         assert gw.alive()
-        s = Sensor(gw)
-        s.send(sn.publish(1, b"still here", qos=-1, topic_id_type=sn.TOPIC_PREDEFINED))
-        obs.wait_payload("sensors/predefined/one", b"still here")
-        s.close()
+        _publish_m1(gw, obs, 1, "sensors/predefined/one", b"still here")
     finally:
         if obs:
             obs.close()
         rc = gw.stop()
     assert rc == 0, gw.log_text()
+
+
+def test_journal_format_under_systemd(broker, tmp_path, monkeypatch):
+    monkeypatch.setenv("JOURNAL_STREAM", "8:12345")  # what systemd sets for a journal stderr
+    os.makedirs(tmp_path / "gw")
+    gw = Gateway(broker.uri, workdir=str(tmp_path / "gw")).start()
+    try:
+        s = Sensor(gw)
+        s.connect("journal-sensor")
+        assert wait_until(lambda: "journal-sensor" in gw.log_text(), 10), gw.log_text()
+        s.close()
+    finally:
+        rc = gw.stop()
+    assert rc == 0, gw.log_text()
+    lines = [l for l in gw.log_text().splitlines() if l]
+    assert lines and all(l[0] == "<" and l[1] in "01234567" and l[2] == ">" for l in lines), lines[:5]
+    # journald adds the time: no timestamp of ours.
+    assert not any(l[3:7].isdigit() and l[7] == "-" for l in lines), lines[:5]
+    assert any(l.startswith("<6>") and "journal-sensor" in l for l in lines), lines
