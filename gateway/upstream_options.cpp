@@ -19,6 +19,10 @@ bool starts_with(const std::string& s, std::string_view prefix) {
 std::string replace_scheme(const std::string& uri, std::string_view from, std::string_view to) {
   return std::string(to) + uri.substr(from.size());
 }
+std::string hex(int v) {
+  static constexpr char digits[] = "0123456789abcdef";
+  return {digits[(v >> 4) & 0xf], digits[v & 0xf]};
+}
 std::chrono::seconds ms_to_s(std::uint32_t ms) {
   // Paho's automatic reconnect counts whole seconds.
   return std::chrono::seconds(std::max<std::uint32_t>(1, (ms + 999) / 1000));
@@ -120,8 +124,12 @@ void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,
 
 std::string describe_connect_failure(const UpstreamSecurity& s, int code, int reason_code) {
   std::string text = "connect failed (code " + std::to_string(code) + ")";
-  // MQTT 5 reports the CONNACK reason in the reason code, 3.1.1 in the return code.
-  if (reason_code >= 0x80) code = reason_code;
+  // MQTT 5 reports the CONNACK reason in the reason code, 3.1.1 in the return code (Paho
+  // leaves a generic reason code on 3.1.1 failures: ignore it there).
+  if (s.mqtt_version == 5 && reason_code >= 0x80) {
+    text += " reason 0x" + hex(reason_code);
+    code = reason_code;
+  }
   switch (code) {
     case -1:  // MQTTASYNC_FAILURE: no CONNACK at all (refused socket, TLS handshake, timeout)
       if (s.tls)

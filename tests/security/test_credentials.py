@@ -92,3 +92,28 @@ def test_bad_security_keys_named(tmp_path):
     assert r.returncode != 0
     for key in ("broker.mqtt_version", "broker.tls.ca_file", "broker.tls.verify_hostnme"):
         assert key in r.stderr, r.stderr
+
+
+def test_client_id_prefix_upstream(tmp_path, cleanup, locked_broker):
+    from harness import wait_until
+    gw, s = gateway_with(tmp_path, cleanup, locked_broker,
+                         {"username": "gwuser", "password": "s3cret", "client_id_prefix": "pfx-"})
+    s.connect("cred-prefixed", expect_rc=sn.ACCEPTED)
+    assert wait_until(lambda: " as pfx-cred-prefixed " in locked_broker.log_text(), 5), \
+        locked_broker.log_text()[-3000:]
+    # The shared client keeps its own ClientId.
+    assert " as pfx-mqttsn-gw-" not in locked_broker.log_text()
+
+
+def test_mqtt5_right_and_wrong_password(tmp_path, cleanup, locked_broker):
+    gw, s = gateway_with(tmp_path, cleanup, locked_broker,
+                         {"username_template": "gw{client_id}", "password": "s3cret",
+                          "mqtt_version": 5})
+    s.connect("user", expect_rc=sn.ACCEPTED)
+    tid = s.register("sec/cred/v5")
+    s.publish(tid, b"mqtt5", qos=1)
+    other = Sensor(gw, name="v5-other")
+    cleanup.append(other)
+    assert other.connect("nobody", expect_rc=None).return_code == sn.REJ_CONGESTION
+    log = gw.log_text()
+    assert "not authorized" in log or "bad user name or password" in log, log[-3000:]
