@@ -275,13 +275,17 @@ void read_topics(Reader& r, const toml::table& t, Config& c) {
 
 void read_protocol(Reader& r, const toml::table& t, Config& c) {
   r.reject_unknown(t, "protocol", {"retry_interval_ms", "retry_count", "advertise_interval_s",
-                                   "max_buffered_per_client"});
+                                   "max_buffered_per_client", "parked_session_expiry_s",
+                                   "max_parked_sessions"});
   r.integer(t, "protocol", "retry_interval_ms", c.protocol.retry_interval_ms, 1, 3600000);
   r.integer(t, "protocol", "retry_count", c.protocol.retry_count, 0, 1000);
   // The ADVERTISE Duration field is 16 bits of seconds.
   r.integer(t, "protocol", "advertise_interval_s", c.protocol.advertise_interval_s, 1, 65535);
   r.integer(t, "protocol", "max_buffered_per_client", c.protocol.max_buffered_per_client, 0,
             100000000);
+  r.integer(t, "protocol", "parked_session_expiry_s", c.protocol.parked_session_expiry_s, 0,
+            365u * 24u * 3600u);
+  r.integer(t, "protocol", "max_parked_sessions", c.protocol.max_parked_sessions, 0, 10000000);
 }
 
 void read_ble(Reader& r, const toml::table& t, Config& c) {
@@ -309,6 +313,14 @@ void read_ble(Reader& r, const toml::table& t, Config& c) {
   }
 }
 
+// [status] (R2): retained JSON status topics through the gateway's own MQTT client.
+void read_status(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "status", {"enabled", "topic_prefix", "interval_s"});
+  r.boolean(t, "status", "enabled", c.status.enabled);
+  r.string(t, "status", "topic_prefix", c.status.topic_prefix);
+  r.integer(t, "status", "interval_s", c.status.interval_s, 1, 86400);
+}
+
 }  // namespace
 
 bool valid_log_level(std::string_view level) noexcept {
@@ -330,7 +342,7 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
     return result;
   }
   Reader r(result.errors);
-  r.reject_unknown(root, "", {"gateway", "broker", "udp", "topics", "protocol", "ble"});
+  r.reject_unknown(root, "", {"gateway", "broker", "udp", "topics", "protocol", "ble", "status"});
   Config& c = result.config;
   if (const auto* t = r.table(root, "", "gateway")) read_gateway(r, *t, c);
   if (const auto* t = r.table(root, "", "broker")) read_broker(r, *t, c);
@@ -338,6 +350,7 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
   if (const auto* t = r.table(root, "", "topics")) read_topics(r, *t, c);
   if (const auto* t = r.table(root, "", "protocol")) read_protocol(r, *t, c);
   if (const auto* t = r.table(root, "", "ble")) read_ble(r, *t, c);
+  if (const auto* t = r.table(root, "", "status")) read_status(r, *t, c);
   if (!c.udp.enabled && !c.ble.enabled) r.error("udp.enabled", "no transport enabled (udp, ble)");
   return result;
 }

@@ -55,6 +55,8 @@ struct ProtocolSection {
   std::uint32_t retry_count = 3;            // Nretry
   std::uint32_t advertise_interval_s = 900;  // Tadv
   std::uint64_t max_buffered_per_client = 1000;
+  std::uint32_t parked_session_expiry_s = 3600;  // CleanSession=false sessions kept; 0 = none
+  std::uint64_t max_parked_sessions = 10000;     // the oldest parked session goes first
 };
 
 struct BleSection {
@@ -68,6 +70,13 @@ struct BleSection {
   std::map<std::string, std::uint32_t> passkeys;  // address -> 6-digit passkey
 };
 
+// [status] (R2). topic_prefix "" = "mqttsn-gateway/<gateway.id>".
+struct StatusSection {
+  bool enabled = true;
+  std::string topic_prefix;
+  std::uint32_t interval_s = 30;
+};
+
 struct Config {
   GatewaySection gateway;
   BrokerSection broker;
@@ -75,6 +84,7 @@ struct Config {
   std::map<std::uint16_t, std::string> predefined_topics;  // [topics.predefined]
   ProtocolSection protocol;
   BleSection ble;
+  StatusSection status;
 };
 
 // Result of parsing: the config, or every error found ("protocol.retry_count: expected integer").

@@ -37,6 +37,8 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   gw::apply_predefined(*predefined, c.predefined_topics);
   o.session.predefined = predefined;
   o.advertise_interval = std::chrono::seconds(c.protocol.advertise_interval_s);
+  o.parked_session_expiry = std::chrono::seconds(c.protocol.parked_session_expiry_s);
+  o.max_parked_sessions = static_cast<std::size_t>(c.protocol.max_parked_sessions);
   return o;
 }
 

@@ -23,7 +23,8 @@ Overloaded(F...) -> Overloaded<F...>;
 constexpr auto kUpstreamDisconnectTimeout = std::chrono::milliseconds(1000);
 constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
 constexpr auto kBurialDelay = std::chrono::milliseconds(500);
-constexpr std::size_t kMaxParked = 100000;
+// A wake-up message every millisecond while an upstream CONNECT is under way (see wake_upstream()).
+constexpr std::uint64_t kWakePeriodMs = 1;
 constexpr unsigned kMalformedLogsPerWindow = 10;
 constexpr auto kMalformedLogWindow = std::chrono::seconds(10);
 
@@ -64,7 +65,10 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options)
       mailbox_(loop, [this](MailboxEvent&& e) { on_mailbox(std::move(e)); }) {
   if (options_.gateway_client_id.empty())
     options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
-  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_}) {
+  // Not under '$': brokers refuse PUBLISH to $-topics from clients.
+  wake_topic_ = "mqttsn-gw/" + options_.gateway_client_id + "/wake";
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_,
+                        &parked_timer_, &wake_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
     ++open_timers_;
@@ -199,10 +203,8 @@ Runtime::Entry& Runtime::new_session(const SensorAddress& from, const std::strin
 
 bool Runtime::try_resume(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
   const auto& c = std::get<mqttsn::Connect>(msg);
-  auto it = parked_.find(c.client_id);
-  if (it == parked_.end()) return false;
-  std::unique_ptr<Entry> entry = std::move(it->second);
-  parked_.erase(it);
+  std::unique_ptr<Entry> entry = unpark(c.client_id);
+  if (!entry) return false;
   // CleanSession=true drops what was kept anyway; a will exchange is left to a fresh session.
   if (c.flags.clean_session || c.flags.will) return false;
   Actions actions = entry->session.on_packet(msg, now);
@@ -313,6 +315,7 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               if (e.address) send(*e.address, a.msg);
             },
             [&](act::ConnectUpstream& a) {
+              connect_started(e.id);
               if (e.upstream) {
                 e.upstream->restart(a.clean_session, a.keep_alive_s, a.will);
                 return;
@@ -328,7 +331,9 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               e.upstream->connect(a.clean_session, a.keep_alive_s, a.will);
             },
             [&](act::ReconnectUpstream& a) {
-              if (e.upstream) e.upstream->reconnect(a.will);
+              if (!e.upstream) return;
+              connect_started(e.id);
+              e.upstream->reconnect(a.will);
             },
             [&](act::PublishUpstream& a) {
               if (e.upstream)
@@ -350,6 +355,7 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
                 mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamUnsubscribed{a.token}}});
             },
             [&](act::DisconnectUpstream&) {
+              connect_finished(e.id);
               if (e.upstream) retire(e.id, std::move(e.upstream));
             },
             [&](act::EndSession& a) {
@@ -377,16 +383,104 @@ void Runtime::end_session(Entry& e, bool lost) {
   unbind(e);
   if (auto it = by_client_id_.find(e.client_id); it != by_client_id_.end() && it->second == e.id)
     by_client_id_.erase(it);
+  connect_finished(e.id);
   // A lost session has published its will itself (Session), so this is a clean disconnect too.
+  // A parked one keeps no upstream client either: its upstream session was CleanSession=false,
+  // so the broker keeps its subscriptions until it resumes and connects again.
   if (e.upstream) retire(e.id, std::move(e.upstream));
   auto it = sessions_.find(e.id);
   if (!lost && !e.session.clean_session() && it != sessions_.end() && !stopping_) {
     // CleanSession=false: its topic ids stay valid for its next CONNECT (§6.3), so keep it.
     e.scheduled.reset();
-    if (parked_.size() >= kMaxParked) parked_.erase(parked_.begin());
-    parked_[e.client_id] = std::move(it->second);
+    std::unique_ptr<Entry> entry = std::move(it->second);
+    sessions_.erase(it);
+    park(std::move(entry), Clock::now());
+    return;
   }
-  sessions_.erase(e.id);  // destroys e unless parked
+  sessions_.erase(e.id);
+}
+
+// ---------------------------------------------------------------- parked sessions
+
+void Runtime::park(std::unique_ptr<Entry> entry, TimePoint now) {
+  if (options_.parked_session_expiry.count() <= 0 || options_.max_parked_sessions == 0) return;
+  unpark(entry->client_id);  // not expected: a parked ClientId is unparked by its CONNECT
+  // The cap bounds memory whatever the expiry: the oldest parked session makes room.
+  while (parked_.size() >= options_.max_parked_sessions && !parked_order_.empty()) {
+    ++counters_.parked_expired;
+    parked_.erase(parked_order_.begin()->second);
+    parked_order_.erase(parked_order_.begin());
+  }
+  entry->parked_at = now;
+  parked_order_.emplace(std::make_pair(now, entry->id), entry->client_id);
+  std::string client_id = entry->client_id;
+  parked_.emplace(std::move(client_id), std::move(entry));
+  arm_parked_timer();
+}
+
+std::unique_ptr<Runtime::Entry> Runtime::unpark(const std::string& client_id) {
+  auto it = parked_.find(client_id);
+  if (it == parked_.end()) return nullptr;
+  std::unique_ptr<Entry> entry = std::move(it->second);
+  parked_.erase(it);
+  parked_order_.erase(std::make_pair(entry->parked_at, entry->id));
+  return entry;
+}
+
+void Runtime::expire_parked() {
+  const auto now = Clock::now();
+  std::size_t expired = 0;
+  while (!parked_order_.empty() &&
+         now - parked_order_.begin()->first.first >= options_.parked_session_expiry) {
+    parked_.erase(parked_order_.begin()->second);
+    parked_order_.erase(parked_order_.begin());
+    ++expired;
+  }
+  counters_.parked_expired += expired;
+  if (expired > 0) spdlog::debug("{} parked sessions expired, {} kept", expired, parked_.size());
+  arm_parked_timer();
+}
+
+void Runtime::arm_parked_timer() {
+  if (stopping_ || parked_order_.empty()) {
+    uv_timer_stop(&parked_timer_);
+    return;
+  }
+  const TimePoint when = parked_order_.begin()->first.first + options_.parked_session_expiry;
+  uv_timer_start(
+      &parked_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->expire_parked(); },
+      ms_until(when, Clock::now()) + 1, 0);
+}
+
+// ---------------------------------------------------------------- upstream connect latency
+
+// Paho C's receive thread waits in select() on the sockets it had when it started waiting, with
+// a 1 s timeout: a new client's socket is only watched after that wait ends, so its CONNECT and
+// CONNACK take 1-2 s when the gateway is otherwise idle. While any upstream CONNECT is under way,
+// the shared client publishes a tiny QoS 0 message to a topic it subscribes to itself; the echo
+// arrives on an already watched socket and ends the wait at once.
+void Runtime::connect_started(std::uint64_t session_id) {
+  connecting_.insert_or_assign(session_id, Clock::now());
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&wake_timer_)) && !stopping_)
+    uv_timer_start(
+        &wake_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->wake_upstream(); }, 0,
+        kWakePeriodMs);
+}
+
+void Runtime::connect_finished(std::uint64_t session_id) {
+  connecting_.erase(session_id);
+  if (connecting_.empty()) uv_timer_stop(&wake_timer_);
+}
+
+void Runtime::wake_upstream() {
+  // A connect that never reports (it should not happen) stops counting after its timeout.
+  const auto give_up = Clock::now() - options_.upstream.connect_timeout - std::chrono::seconds(2);
+  std::erase_if(connecting_, [&](const auto& c) { return c.second < give_up; });
+  if (connecting_.empty() || stopping_) {
+    uv_timer_stop(&wake_timer_);
+    return;
+  }
+  if (gateway_client_ && broker_up_) gateway_client_->publish(0, wake_topic_, mqttsn::Bytes{}, 0, false);
 }
 
 void Runtime::bury(std::unique_ptr<UpstreamClient> client) {
@@ -489,6 +583,9 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
     spdlog::warn("session {}: upstream lost: {}", describe(*e), l->reason);
   else if (std::holds_alternative<ev::UpstreamConnected>(upstream_event))
     spdlog::debug("session {}: upstream connected", describe(*e));
+  if (std::holds_alternative<ev::UpstreamConnected>(upstream_event) ||
+      std::holds_alternative<ev::UpstreamConnectFailed>(upstream_event))
+    connect_finished(e->id);
   carry_out(*e, e->session.on_upstream(upstream_event, now), now);
 }
 
@@ -507,6 +604,8 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
     broker_down_logged_ = false;
     spdlog::info("broker {} reachable (gateway client {})", options_.upstream.uri,
                  options_.gateway_client_id);
+    // Every (re)connect: the gateway client's MQTT session is clean.
+    gateway_client_->subscribe(0, wake_topic_, 0);
     advertise();
   } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&e)) {
     // Warn once per outage; the retries every few seconds are debug noise.
@@ -547,6 +646,9 @@ void Runtime::stop(std::function<void()> done) {
   uv_timer_stop(&advertise_timer_);
   uv_timer_stop(&gateway_retry_timer_);
   uv_timer_stop(&sweep_timer_);
+  uv_timer_stop(&parked_timer_);
+  uv_timer_stop(&wake_timer_);
+  connecting_.clear();
   spdlog::info("stopping: {} sessions, disconnecting upstream", sessions_.size());
   std::vector<std::uint64_t> ids;
   ids.reserve(sessions_.size());
@@ -583,7 +685,8 @@ void Runtime::finish_stop() {
   gateway_client_.reset();
   graveyard_.clear();
   mailbox_.close();
-  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_}) {
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_,
+                        &parked_timer_, &wake_timer_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
       auto* self = static_cast<Runtime*>(h->data);
       if (--self->open_timers_ == 0 && self->on_stopped_) {
@@ -616,6 +719,24 @@ SessionCounts ServiceHooks::session_counts(const Runtime& r) {
       ++c.udp;
   }
   return c;
+}
+
+std::vector<SensorView> ServiceHooks::sensors(const Runtime& r) {
+  std::vector<SensorView> out;
+  out.reserve(r.sessions_.size());
+  for (const auto& [id, e] : r.sessions_) {
+    if (e->client_id.empty()) continue;
+    out.push_back({e->client_id, e->session.state(),
+                   e->address ? e->address->peer.kind : transport::Kind::Udp,
+                   e->address ? address_text(*e->address) : std::string()});
+  }
+  return out;
+}
+
+bool ServiceHooks::publish(Runtime& r, const std::string& topic, const std::string& payload, bool retain) {
+  if (!r.gateway_client_ || !r.broker_up_ || r.stopping_) return false;
+  r.gateway_client_->publish(0, topic, Bytes(payload.begin(), payload.end()), 0, retain);
+  return true;
 }
 
 }  // namespace gw

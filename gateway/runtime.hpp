@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <map>
 #include <queue>
 #include <span>
 #include <string>
@@ -32,6 +33,10 @@ struct RuntimeOptions {
   SessionConfig session;
   std::chrono::seconds advertise_interval{900};
   std::chrono::milliseconds shutdown_timeout{3000};
+  // CleanSession=false sessions kept after a clean DISCONNECT: how long, and how many at most
+  // (the oldest goes first). Zero expiry: none are kept.
+  std::chrono::seconds parked_session_expiry{3600};
+  std::size_t max_parked_sessions = 10000;
 };
 
 struct RuntimeCounters {
@@ -44,6 +49,7 @@ struct RuntimeCounters {
   std::uint64_t qos_m1_forwarded = 0;
   std::uint64_t qos_m1_dropped = 0;
   std::uint64_t encode_errors = 0;
+  std::uint64_t parked_expired = 0;  // parked sessions dropped by expiry or by the cap
 };
 
 // Where a sensor is reached: its transport address, plus the wireless node id when it sits behind
@@ -87,6 +93,7 @@ class Runtime {
     std::optional<SensorAddress> address;  // nullopt: its address was taken by another sensor
     std::unique_ptr<UpstreamClient> upstream;
     std::optional<TimePoint> scheduled;  // the deadline in the heap for it
+    TimePoint parked_at{};               // when it was parked (parked entries only)
     Entry(std::uint64_t i, SessionConfig c, TimePoint now) : id(i), session(std::move(c), now) {}
   };
   struct Deadline {
@@ -114,6 +121,13 @@ class Runtime {
   void retire(std::uint64_t session_id, std::unique_ptr<UpstreamClient> client);
   void bury(std::unique_ptr<UpstreamClient> client);
   void sweep();
+  void park(std::unique_ptr<Entry> entry, TimePoint now);
+  std::unique_ptr<Entry> unpark(const std::string& client_id);
+  void expire_parked();
+  void arm_parked_timer();
+  void connect_started(std::uint64_t session_id);
+  void connect_finished(std::uint64_t session_id);
+  void wake_upstream();
   void maybe_finish_stop();
   void finish_stop();
   std::string describe(const Entry& e) const;
@@ -128,6 +142,8 @@ class Runtime {
   uv_timer_t gateway_retry_timer_{};
   uv_timer_t stop_timer_{};
   uv_timer_t sweep_timer_{};
+  uv_timer_t parked_timer_{};
+  uv_timer_t wake_timer_{};
   int open_timers_ = 0;
 
   std::uint64_t next_session_id_ = 1;  // 0 is the shared gateway client
@@ -137,6 +153,11 @@ class Runtime {
   // Sessions that ended with a clean DISCONNECT and CleanSession=false, by ClientId: resumed by
   // their next CONNECT (topic ids survive).
   std::unordered_map<std::string, std::unique_ptr<Entry>> parked_;
+  // The parked ones oldest first: (parked_at, old session id) -> ClientId.
+  std::map<std::pair<TimePoint, std::uint64_t>, std::string> parked_order_;
+  // Sessions whose upstream CONNECT is under way, since when (see wake_upstream()).
+  std::unordered_map<std::uint64_t, TimePoint> connecting_;
+  std::string wake_topic_;
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
   std::optional<TimePoint> timer_armed_for_;
   // Clients disconnecting after their session ended: destroyed on their UpstreamClosed event.
@@ -168,8 +189,17 @@ struct SessionCounts {
   std::size_t total() const noexcept { return connecting + active + asleep + awake; }
 };
 // Read-only views of the runtime for the service parts (main, notify, status).
+struct SensorView {
+  std::string client_id;
+  SessionState state;
+  transport::Kind transport;
+  std::string address;  // "" while it has none
+};
 struct ServiceHooks {
   static SessionCounts session_counts(const Runtime& r);
+  static std::vector<SensorView> sensors(const Runtime& r);
+  // QoS 0 through the shared gateway client; false when the broker is not reachable.
+  static bool publish(Runtime& r, const std::string& topic, const std::string& payload, bool retain);
 };
 
 }  // namespace gw
