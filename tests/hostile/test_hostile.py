@@ -331,7 +331,9 @@ def test_departed_sensors_do_not_grow_memory_without_bound(tmp_path):
     broker = Mosquitto(str(tmp_path)).start()
     gwdir = tmp_path / "gw"
     gwdir.mkdir()
-    gw = HostileGateway(broker.uri, workdir=str(gwdir), protocol=PROTOCOL, log_level="warn")
+    # Parked sessions expire after 1 s here (protocol.parked_session_expiry_s, default 3600).
+    gw = HostileGateway(broker.uri, workdir=str(gwdir),
+                        protocol=dict(PROTOCOL, parked_session_expiry_s=1), log_level="warn")
     try:
         start(gw)
         prober = Prober(gw)
