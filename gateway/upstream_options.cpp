@@ -108,7 +108,8 @@ void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,
   if (shared && s.shared_keep_alive_s != 0) opts.set_keep_alive_interval(s.shared_keep_alive_s);
   const std::string user = upstream_username(s, client_id, shared);
   if (!user.empty()) opts.set_user_name(user);
-  if (s.password) opts.set_password(*s.password);
+  // MQTT 3.1.1 forbids a password without a user name (MQTT 5 allows it).
+  if (s.password && (!user.empty() || s.mqtt_version == 5)) opts.set_password(*s.password);
   if (s.tls) {
     mqtt::ssl_options ssl;
     if (!s.ca_file.empty()) ssl.set_trust_store(s.ca_file);
