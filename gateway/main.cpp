@@ -13,6 +13,7 @@
 #include "gateway/log.hpp"
 #include "gateway/notify.hpp"
 #include "gateway/reload.hpp"
+#include "gateway/status.hpp"
 #include "gateway/runtime.hpp"
 #include "transports/udp/udp_transport.hpp"
 #ifdef MQTTSN_WITH_BLE
@@ -54,6 +55,7 @@ struct App {
   uv_signal_t sigterm{};
   uv_signal_t sighup{};
   gw::Notifier notifier;
+  std::unique_ptr<gw::StatusPublisher> status;
   // What SIGHUP compares against and edits.
   gw::Config config;
   std::string config_path;
@@ -113,6 +115,7 @@ struct App {
     stopping = true;
     notifier.stopping();
     notifier.close();
+    if (status) status->stop();  // before the runtime disconnects the gateway client
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sighup)))
       uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
     udp.close();
@@ -240,6 +243,15 @@ int main(int argc, char** argv) {
                    config.gateway.id, config.broker.uri);
       // Listening: ready whether or not the broker is up yet (the runtime keeps retrying it).
       app.notifier.ready();
+      if (config.status.enabled) {
+        const std::string prefix = config.status.topic_prefix.empty()
+                                       ? "mqttsn-gateway/" + std::to_string(config.gateway.id)
+                                       : config.status.topic_prefix;
+        app.status = std::make_unique<gw::StatusPublisher>(&loop, app.runtime, prefix,
+                                                           std::chrono::seconds(config.status.interval_s));
+        app.status->start();
+        spdlog::info("status topics under {}/ every {} s", prefix, config.status.interval_s);
+      }
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     spdlog::info("stopped: {} datagrams, {} malformed, {} sessions, udp send errors {}",

@@ -187,3 +187,63 @@ def test_journal_format_under_systemd(broker, tmp_path, monkeypatch):
     # journald adds the time: no timestamp of ours.
     assert not any(l[3:7].isdigit() and l[7] == "-" for l in lines), lines[:5]
     assert any(l.startswith("<6>") and "journal-sensor" in l for l in lines), lines
+
+
+def test_status_topics_after_known_traffic(broker, tmp_path):
+    import json
+    os.makedirs(tmp_path / "gw")
+    gw = Gateway(broker.uri, workdir=str(tmp_path / "gw"), gw_id=9)
+    with open(gw.config, "a") as f:
+        f.write("\n[status]\ninterval_s = 1\n")
+    obs = Observer(broker.port)
+    obs.subscribe("mqttsn-gateway/9/#")
+    obs.subscribe("app/#")
+    gw.start()
+    try:
+        s = Sensor(gw)
+        s.connect("status-sensor")
+        tid = s.register("app/data")
+        for i in range(3):
+            s.publish(tid, b"m%d" % i, qos=0)
+        obs.wait_for("app/data", 3)
+
+        def latest(topic):
+            got = obs.on(topic)
+            return got[-1].payload if got else None
+
+        def status_ok():
+            p = latest("mqttsn-gateway/9/status")
+            if not p:
+                return False
+            st = json.loads(p)
+            return st["sensors"]["active"] == 1 and st["messages"]["in"] >= 5
+        assert wait_until(status_ok, 10), obs.on("mqttsn-gateway/9/status")[-1:]
+        st = json.loads(latest("mqttsn-gateway/9/status"))
+        assert st["online"] is True
+        assert st["by_transport"] == {"udp": 1, "ble": 0}
+        assert st["sensors"] == {"active": 1, "asleep": 0, "awake": 0, "connecting": 0}
+        assert st["malformed"] == 0 and st["uptime_s"] >= 0
+        # Published right after <prefix>/status in the same tick.
+        assert wait_until(lambda: latest("mqttsn-gateway/9/sensors/status-sensor"), 5), [(m.topic, m.payload) for m in obs.messages]
+        sensor = json.loads(latest("mqttsn-gateway/9/sensors/status-sensor"))
+        assert sensor["state"] == "active" and sensor["transport"] == "udp"
+        assert sensor["address"].startswith("udp:127.0.0.1:"), sensor
+        # Session ends: its retained topic is emptied.
+        s.disconnect()
+        assert wait_until(lambda: latest("mqttsn-gateway/9/sensors/status-sensor") == b"", 10)
+        s.close()
+    finally:
+        rc = gw.stop()
+    assert rc == 0, gw.log_text()
+    # Clean stop: offline is published (retained).
+    assert wait_until(lambda: obs.on("mqttsn-gateway/9/status")
+                      and json.loads(obs.on("mqttsn-gateway/9/status")[-1].payload) == {"online": False}, 5)
+    late = Observer(broker.port)
+    try:
+        late.subscribe("mqttsn-gateway/9/status")
+        assert wait_until(lambda: late.on("mqttsn-gateway/9/status"), 5)
+        assert json.loads(late.on("mqttsn-gateway/9/status")[0].payload) == {"online": False}
+        assert late.on("mqttsn-gateway/9/status")[0].retain
+    finally:
+        late.close()
+        obs.close()
