@@ -382,4 +382,30 @@ std::ostream& operator<<(std::ostream& os, const DecodeResult& r) {
   return os << std::get<DecodeFailure>(r);
 }
 
+std::string printable(std::string_view s, std::size_t max) {
+  static constexpr char digits[] = "0123456789abcdef";
+  const std::string_view shown = s.substr(0, max);
+  std::string out;
+  out.reserve(shown.size() + 16);
+  for (char ch : shown) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (c >= 0x20 && c < 0x7F) {
+          out += ch;
+        } else {
+          out += "\\x";
+          out += digits[c >> 4];
+          out += digits[c & 0xF];
+        }
+    }
+  }
+  if (shown.size() < s.size()) out += "...(" + std::to_string(s.size()) + " octets)";
+  return out;
+}
+
 }  // namespace mqttsn

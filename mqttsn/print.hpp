@@ -2,6 +2,7 @@
 // Example: PUBLISH{dup=0 qos=1 retain=0 tid_type=normal topic_id=1 msg_id=7 data="21 C"(2)}
 #pragma once
 
+#include <cstddef>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -19,6 +20,10 @@ std::string_view to_string(DecodeError e) noexcept;
 std::string to_string(const Flags& f);
 std::string to_string(const Message& m);
 std::string to_string(const DecodeFailure& f);
+
+// A ClientId, topic name or filter made safe for one log line: non-printable octets escaped
+// (\n, \t, \r, \\, \xNN), cut after `max` octets with "...(N octets)" giving the full length.
+std::string printable(std::string_view s, std::size_t max = 64);
 
 std::ostream& operator<<(std::ostream& os, MsgType t);
 std::ostream& operator<<(std::ostream& os, ReturnCode rc);

@@ -217,7 +217,7 @@ void Session::on_connect(const mqttsn::Connect& c, TimePoint now, Actions& out) 
   if (!client_id_.empty() && c.client_id != client_id_) {
     // The runtime routes by exact ClientId; a different one here is its bug, not a takeover.
     log(out, LogLevel::Error,
-        who() + "CONNECT for another ClientId '" + c.client_id + "', ignored");
+        who() + "CONNECT for another ClientId '" + mqttsn::printable(c.client_id) + "', ignored");
     return;
   }
   if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
@@ -254,8 +254,8 @@ void Session::on_will_topic(const mqttsn::WillTopic& m, TimePoint now, Actions& 
     return;
   }
   if (!valid_will(m.flags, m.will_topic)) {
-    refuse_connection(ReturnCode::RejectedNotSupported, "invalid will topic '" + m.will_topic + "'",
-                      out);
+    refuse_connection(ReturnCode::RejectedNotSupported,
+                      "invalid will topic '" + mqttsn::printable(m.will_topic) + "'", out);
     return;
   }
   pending_.will = Will{m.will_topic, {}, static_cast<int>(m.flags.qos), m.flags.retain};
@@ -321,7 +321,7 @@ void Session::accept_connection(TimePoint now, Actions& out) {
   log(out, LogLevel::Info,
       who() + "connected (keep-alive " + std::to_string(keep_alive_s_) + " s, clean session " +
           (clean_session_ ? "yes" : "no") + ", will " +
-          (will_ ? "'" + will_->topic + "'" : "none") + ")");
+          (will_ ? "'" + mqttsn::printable(will_->topic) + "'" : "none") + ")");
   pump(now, out);  // what was buffered while asleep or connecting
 }
 
@@ -371,7 +371,8 @@ void Session::on_will_topic_upd(const mqttsn::WillTopicUpd& m, Actions& out) {
   if (!m.will_topic.empty()) {  // empty: delete topic and message
     if (!valid_will(m.flags, m.will_topic)) {
       send(out, mqttsn::WillTopicResp{ReturnCode::RejectedNotSupported});
-      log(out, LogLevel::Warn, who() + "WILLTOPICUPD with invalid topic '" + m.will_topic + "'");
+      log(out, LogLevel::Warn,
+          who() + "WILLTOPICUPD with invalid topic '" + mqttsn::printable(m.will_topic) + "'");
       return;
     }
     will = Will{m.will_topic, will_ ? will_->payload : Bytes{}, static_cast<int>(m.flags.qos),
@@ -381,7 +382,8 @@ void Session::on_will_topic_upd(const mqttsn::WillTopicUpd& m, Actions& out) {
   if (will == will_) return;
   will_ = std::move(will);
   log(out, LogLevel::Info,
-      who() + (will_ ? "will topic now '" + will_->topic + "'" : "will deleted"));
+      who() +
+          (will_ ? "will topic now '" + mqttsn::printable(will_->topic) + "'" : "will deleted"));
   upstream_up_ = false;
   out.emplace_back(act::ReconnectUpstream{will_});
 }
@@ -481,7 +483,8 @@ void Session::go_asleep(TimePoint now) {
 
 void Session::lose(const std::string& why, Actions& out) {
   log(out, LogLevel::Warn,
-      who() + "lost: " + why + (will_ ? "; publishing will on '" + will_->topic + "'" : ""));
+      who() + "lost: " + why +
+          (will_ ? "; publishing will on '" + mqttsn::printable(will_->topic) + "'" : ""));
   if (will_ && upstream_started_) {
     const std::uint32_t token = will_->qos > 0 ? new_token() : 0;
     if (token != 0) up_pending_[token] = UpPending{UpKind::Internal, 0, 0, {}, 0, false};
@@ -515,7 +518,7 @@ void Session::log(Actions& out, LogLevel level, std::string text) {
 }
 
 std::string Session::who() const {
-  return (client_id_.empty() ? std::string("?") : client_id_) + ": ";
+  return (client_id_.empty() ? std::string("?") : mqttsn::printable(client_id_)) + ": ";
 }
 
 }  // namespace gw

@@ -19,7 +19,8 @@ bool Session::delivering() const noexcept {
 
 void Session::on_upstream_message(const ev::UpstreamMessage& e, TimePoint now, Actions& out) {
   if (topics_.rejected(e.topic)) {
-    log(out, LogLevel::Debug, who() + "'" + e.topic + "' was refused by the client, not sent");
+    log(out, LogLevel::Debug,
+        who() + "'" + mqttsn::printable(e.topic) + "' was refused by the client, not sent");
     return;
   }
   // QoS = min(subscription, message). A broker-side session we have no record of (a
@@ -32,8 +33,8 @@ void Session::on_upstream_message(const ev::UpstreamMessage& e, TimePoint now, A
   if (auto dropped = outbox_.push_back(std::move(m))) {
     log(out, LogLevel::Warn,
         who() + "buffer full (" + std::to_string(outbox_.capacity()) + "), dropped a QoS " +
-            std::to_string(dropped->qos) + " message on '" + dropped->topic + "' (" +
-            std::to_string(outbox_.dropped()) + " dropped so far)");
+            std::to_string(dropped->qos) + " message on '" + mqttsn::printable(dropped->topic) +
+            "' (" + std::to_string(outbox_.dropped()) + " dropped so far)");
   }
   pump(now, out);
 }
@@ -56,7 +57,7 @@ void Session::pump(TimePoint now, Actions& out) {
     const auto topic = topics_.for_client(next.topic);
     if (!topic) {
       log(out, LogLevel::Warn,
-          who() + "no topic id left for '" + next.topic + "', message dropped");
+          who() + "no topic id left for '" + mqttsn::printable(next.topic) + "', message dropped");
       outbox_.pop_front();
       continue;
     }
@@ -126,7 +127,7 @@ void Session::on_regack(const mqttsn::RegAck& m, TimePoint now, Actions& out) {
     topics_.reject(topic);
     const auto n = outbox_.erase_topic(topic);
     log(out, LogLevel::Info,
-        who() + "client refused topic '" + topic + "' (" +
+        who() + "client refused topic '" + mqttsn::printable(topic) + "' (" +
             std::string(mqttsn::to_string(m.return_code)) + "), " + std::to_string(n) +
             " messages dropped");
   }
@@ -150,7 +151,7 @@ void Session::on_puback(const mqttsn::PubAck& m, TimePoint now, Actions& out) {
         sent->flags.topic_id_type == mqttsn::TopicIdType::Normal)
       topics_.set_known_by_client(inflight_->topic_id, false);
     log(out, LogLevel::Warn,
-        who() + "client rejected message on '" + inflight_->item.topic + "' (" +
+        who() + "client rejected message on '" + mqttsn::printable(inflight_->item.topic) + "' (" +
             std::string(mqttsn::to_string(m.return_code)) + ")");
   }
   flight_done(now, out);

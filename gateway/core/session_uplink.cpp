@@ -22,13 +22,15 @@ void Session::on_register(const mqttsn::Register& m, Actions& out) {
   if (!mqttsn::valid_topic_name(m.topic_name)) {
     // A REGISTER names a topic to publish on: no wildcards (§6.10).
     send(out, mqttsn::RegAck{0, m.msg_id, ReturnCode::RejectedNotSupported});
-    log(out, LogLevel::Warn, who() + "REGISTER of invalid topic name '" + m.topic_name + "'");
+    log(out, LogLevel::Warn,
+        who() + "REGISTER of invalid topic name '" + mqttsn::printable(m.topic_name) + "'");
     return;
   }
   const auto id = topics_.assign(m.topic_name);
   if (!id) {
     send(out, mqttsn::RegAck{0, m.msg_id, ReturnCode::RejectedCongestion});
-    log(out, LogLevel::Warn, who() + "no topic id left for '" + m.topic_name + "'");
+    log(out, LogLevel::Warn,
+        who() + "no topic id left for '" + mqttsn::printable(m.topic_name) + "'");
     return;
   }
   topics_.set_known_by_client(*id, true);
@@ -144,7 +146,8 @@ void Session::on_subscribe(const mqttsn::Subscribe& m, Actions& out) {
     case TopicIdType::Normal:
       filter = m.topic_name;
       if (!mqttsn::valid_topic_filter(filter))
-        return refuse(ReturnCode::RejectedNotSupported, "invalid topic filter '" + filter + "'");
+        return refuse(ReturnCode::RejectedNotSupported,
+                      "invalid topic filter '" + mqttsn::printable(filter) + "'");
       if (!mqttsn::has_wildcard(filter)) {  // §6.9: wildcard filters get topic id 0
         const auto id = topics_.assign(filter);
         if (!id) return refuse(ReturnCode::RejectedCongestion, "no topic id left");
@@ -164,7 +167,8 @@ void Session::on_subscribe(const mqttsn::Subscribe& m, Actions& out) {
     case TopicIdType::Short:
       filter = mqttsn::short_topic_name(m.topic_id);
       if (!mqttsn::valid_topic_filter(filter))
-        return refuse(ReturnCode::RejectedNotSupported, "invalid short topic '" + filter + "'");
+        return refuse(ReturnCode::RejectedNotSupported,
+                      "invalid short topic '" + mqttsn::printable(filter) + "'");
       topic_id = m.topic_id;
       break;
   }
@@ -187,7 +191,8 @@ void Session::on_subscribed(const ev::UpstreamSubscribed& e, Actions& out) {
   }
   if (!e.ok) {
     send(out, mqttsn::SubAck{{}, 0, p.msg_id, ReturnCode::RejectedCongestion});
-    log(out, LogLevel::Warn, who() + "broker refused the subscription to '" + p.filter + "'");
+    log(out, LogLevel::Warn,
+        who() + "broker refused the subscription to '" + mqttsn::printable(p.filter) + "'");
     return;
   }
   const int granted = std::clamp(e.granted_qos, 0, 2);

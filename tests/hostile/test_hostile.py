@@ -267,7 +267,6 @@ def test_hostile_storms(rig):
 # newline forges whole log lines ("... session ClientId=victim ...: connected"), and a 60000-octet
 # ClientId is repeated in full on every line about that session. Marked strict xfail so that the
 # suite stays usable until the fix lands; when it is fixed this XPASSes and fails: drop the marker.
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="KNOWN BUG H8-1: ClientId logged unescaped (log line forgery)")
 def test_client_id_cannot_forge_log_lines(tmp_path):
     broker = Mosquitto(str(tmp_path)).start()
     gwdir = tmp_path / "gw"
