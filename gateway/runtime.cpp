@@ -205,13 +205,16 @@ bool Runtime::try_resume(const SensorAddress& from, const mqttsn::Message& msg, 
   const auto& c = std::get<mqttsn::Connect>(msg);
   std::unique_ptr<Entry> entry = unpark(c.client_id);
   if (!entry) return false;
-  // CleanSession=true drops what was kept anyway; a will exchange is left to a fresh session.
-  if (c.flags.clean_session || c.flags.will) return false;
+  // CleanSession=true drops what was kept anyway.
+  if (c.flags.clean_session) return false;
   Actions actions = entry->session.on_packet(msg, now);
-  // The resumed session must open its upstream again (its client was closed when it parked);
-  // a session that does not ask for that is not resumable: start afresh instead.
-  const bool reconnects = std::any_of(actions.begin(), actions.end(), [](const Action& a) {
-    return std::holds_alternative<act::ConnectUpstream>(a);
+  // The resumed session must open its upstream again (its client was closed when it parked),
+  // at once or, with Will=true, once the will exchange it just started is done; a session that
+  // does neither is not resumable: start afresh instead.
+  const bool reconnects = std::any_of(actions.begin(), actions.end(), [&](const Action& a) {
+    if (std::holds_alternative<act::ConnectUpstream>(a)) return true;
+    const auto* s = std::get_if<act::SendToClient>(&a);
+    return c.flags.will && s != nullptr && std::holds_alternative<mqttsn::WillTopicReq>(s->msg);
   });
   if (!reconnects) return false;
   entry->id = next_session_id_++;  // events for the old upstream client must not reach it
@@ -257,7 +260,7 @@ void Runtime::bind(Entry& e, const SensorAddress& to) {
   if (auto it = by_address_.find(to); it != by_address_.end() && it->second != e.id) {
     if (Entry* other = find(it->second)) {
       spdlog::info("session {}: its address now belongs to ClientId {}", describe(*other),
-                   e.client_id);
+                   mqttsn::printable(e.client_id));
       other->address.reset();
     }
   }
@@ -278,7 +281,7 @@ Runtime::Entry* Runtime::find(std::uint64_t id) {
 }
 
 std::string Runtime::describe(const Entry& e) const {
-  return "ClientId=" + e.client_id + " " + (e.address ? address_text(*e.address) : "(no address)");
+  return "ClientId=" + mqttsn::printable(e.client_id) + " " + (e.address ? address_text(*e.address) : "(no address)");
 }
 
 // ---------------------------------------------------------------- actions out
@@ -336,6 +339,13 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               e.upstream->reconnect(a.will);
             },
             [&](act::PublishUpstream& a) {
+              if (e.session.state() == SessionState::Lost &&
+                  (!e.upstream || !e.upstream->connected())) {
+                // The will of a sensor lost while its upstream connection is down (reconnecting):
+                // the Paho connection that held it is gone, so the shared client publishes it.
+                publish_will_via_gateway(e, a);
+                return;
+              }
               if (e.upstream)
                 e.upstream->publish(a.token, a.topic, a.payload, a.qos, a.retain);
               else if (a.token != 0)
@@ -375,6 +385,17 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
   }
   static_cast<void>(now);
   reschedule(e);
+}
+
+void Runtime::publish_will_via_gateway(const Entry& e, const act::PublishUpstream& will) {
+  if (!gateway_client_ || !broker_up_) {
+    spdlog::warn("session {}: will on '{}' not published: broker unreachable", describe(e),
+                 mqttsn::printable(will.topic));
+    return;
+  }
+  spdlog::info("session {}: its upstream is down: will on '{}' published by the gateway client",
+               describe(e), mqttsn::printable(will.topic));
+  gateway_client_->publish(0, will.topic, will.payload, will.qos, will.retain);
 }
 
 void Runtime::end_session(Entry& e, bool lost) {

@@ -111,6 +111,7 @@ class Runtime {
   void unbind(Entry& e);
   void carry_out(Entry& e, Actions actions, TimePoint now);
   void end_session(Entry& e, bool lost);
+  void publish_will_via_gateway(const Entry& e, const act::PublishUpstream& will);
   void send(const SensorAddress& to, const mqttsn::Message& msg);
   void reschedule(Entry& e);
   void arm_timer();
