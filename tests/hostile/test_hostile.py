@@ -262,11 +262,9 @@ def test_hostile_storms(rig):
     assert re.search(r"stopping: 0 sessions", gw.log_text_all()), gw.log_text()[-3000:]
 
 
-# KNOWN BUG H8-1 (see the H8 report; owner: gateway/runtime.cpp describe(), gateway/core/session.cpp
-# who()): the ClientId is written to the log as received, so a CONNECT whose ClientId holds a
-# newline forges whole log lines ("... session ClientId=victim ...: connected"), and a 60000-octet
-# ClientId is repeated in full on every line about that session. Marked strict xfail so that the
-# suite stays usable until the fix lands; when it is fixed this XPASSes and fails: drop the marker.
+# Found by this suite (H8-1, fixed): a ClientId holding a newline must not forge whole log lines
+# ("... session ClientId=victim ...: connected"), and a 60000-octet ClientId must not be repeated in
+# full on every line about that session (mqttsn::printable escapes and cuts it).
 def test_client_id_cannot_forge_log_lines(tmp_path):
     broker = Mosquitto(str(tmp_path)).start()
     gwdir = tmp_path / "gw"
@@ -318,14 +316,11 @@ def _park_round(gw, prober, tag, sensors, registers, name_len):
             link.close()
 
 
-# KNOWN BUG H8-2 (see the H8 report; owner: gateway/runtime.cpp end_session()/parked_): since
-# 37842e5 a CleanSession=false session that sends a clean DISCONNECT is parked with everything it
-# registered, for ever (no expiry) and up to 100000 of them (a cap on the count, not on the bytes;
-# the 100001st evicts an arbitrary one). Any peer can therefore grow the gateway's memory without
-# bound: unique ClientIds, each with up to 65534 topic names of up to ~65 KB. This test keeps
-# parking new departed sensors (6 MB of topic names a round) and requires the growth to stop.
-# If the fix is an expiry setting, set it short in the config below; if it is a byte cap, it must
-# be below what three rounds park.
+# Found by this suite (H8-2, fixed): a CleanSession=false session that sends a clean DISCONNECT
+# is parked with everything it registered. Without an expiry and an oldest-first cap any peer could
+# grow the gateway's memory without bound (unique ClientIds, each with many long topic names). This
+# test keeps parking new departed sensors (6 MB of topic names a round) and requires the growth to
+# stop; the config sets protocol.parked_session_expiry_s short.
 def test_departed_sensors_do_not_grow_memory_without_bound(tmp_path):
     broker = Mosquitto(str(tmp_path)).start()
     gwdir = tmp_path / "gw"
@@ -349,7 +344,7 @@ def test_departed_sensors_do_not_grow_memory_without_bound(tmp_path):
         print("\nparked: VmRSS kB after warm-up and 3 rounds of 60 departed sensors x 100 topic names "
               "of 1000 octets: %r, growth per round %r" % (rss, growth))
         assert gw.alive()
-        assert growth[-1] <= 4096, ("KNOWN BUG H8-2: state of departed CleanSession=false sensors "
+        assert growth[-1] <= 4096, ("state of departed CleanSession=false sensors "
                                     "grows without bound; VmRSS kB per round %r" % rss)
     finally:
         assert gw.stop() == 0
