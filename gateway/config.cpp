@@ -166,8 +166,9 @@ void check_readable(Reader& r, const std::string& key, const std::string& path, 
 void read_broker_tls(Reader& r, const toml::table& t, Config& c) {
   constexpr std::string_view p = "broker.tls";
   auto& tls = c.broker.tls;
-  r.reject_unknown(t, p, {"enabled", "ca_file", "ca_dir", "cert_file", "key_file",
-                          "key_password_file", "verify_hostname"});
+  r.reject_unknown(t, p,
+                   {"enabled", "ca_file", "ca_dir", "cert_file", "key_file", "key_password_file",
+                    "verify_hostname"});
   r.boolean(t, p, "enabled", tls.enabled);
   r.string(t, p, "ca_file", tls.ca_file);
   r.string(t, p, "ca_dir", tls.ca_dir);
@@ -189,10 +190,10 @@ void read_broker_tls(Reader& r, const toml::table& t, Config& c) {
 }
 
 void read_broker(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(t, "broker", {"uri", "mode", "connect_timeout_ms", "username", "password",
-                                 "password_file", "username_template", "client_id_prefix",
-                                 "mqtt_version", "keep_alive_s", "reconnect_min_ms",
-                                 "reconnect_max_ms", "tls"});
+  r.reject_unknown(t, "broker",
+                   {"uri", "mode", "connect_timeout_ms", "username", "password", "password_file",
+                    "username_template", "client_id_prefix", "mqtt_version", "keep_alive_s",
+                    "reconnect_min_ms", "reconnect_max_ms", "tls"});
   r.string(t, "broker", "uri", c.broker.uri);
   r.string(t, "broker", "mode", c.broker.mode);
   r.integer(t, "broker", "connect_timeout_ms", c.broker.connect_timeout_ms, 100, 600000);
@@ -274,9 +275,9 @@ void read_topics(Reader& r, const toml::table& t, Config& c) {
 }
 
 void read_protocol(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(t, "protocol", {"retry_interval_ms", "retry_count", "advertise_interval_s",
-                                   "max_buffered_per_client", "parked_session_expiry_s",
-                                   "max_parked_sessions"});
+  r.reject_unknown(t, "protocol",
+                   {"retry_interval_ms", "retry_count", "advertise_interval_s",
+                    "max_buffered_per_client", "parked_session_expiry_s", "max_parked_sessions"});
   r.integer(t, "protocol", "retry_interval_ms", c.protocol.retry_interval_ms, 1, 3600000);
   r.integer(t, "protocol", "retry_count", c.protocol.retry_count, 0, 1000);
   // The ADVERTISE Duration field is 16 bits of seconds.
@@ -289,8 +290,9 @@ void read_protocol(Reader& r, const toml::table& t, Config& c) {
 }
 
 void read_ble(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(t, "ble", {"enabled", "adapter", "allow", "service_uuid", "rx_uuid", "tx_uuid",
-                              "rssi_min", "passkeys"});
+  r.reject_unknown(t, "ble",
+                   {"enabled", "adapter", "allow", "service_uuid", "rx_uuid", "tx_uuid", "rssi_min",
+                    "passkeys"});
   r.boolean(t, "ble", "enabled", c.ble.enabled);
   r.string(t, "ble", "adapter", c.ble.adapter);
   r.strings(t, "ble", "allow", c.ble.allow);

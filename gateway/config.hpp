@@ -12,7 +12,7 @@
 namespace gw {
 
 struct GatewaySection {
-  std::uint8_t id = 1;          // GwId in ADVERTISE / GWINFO
+  std::uint8_t id = 1;  // GwId in ADVERTISE / GWINFO
   std::string log_level = "info";
 };
 
@@ -20,8 +20,8 @@ struct BrokerTlsSection {
   bool enabled = false;  // also on with an ssl://, mqtts:// or wss:// broker.uri
   std::string ca_file;   // PEM CA bundle; neither this nor ca_dir: the system's trust store
   std::string ca_dir;
-  std::string cert_file;  // client certificate (PEM)
-  std::string key_file;   // its private key (PEM)
+  std::string cert_file;     // client certificate (PEM)
+  std::string key_file;      // its private key (PEM)
   std::string key_password;  // read from key_password_file
   std::string key_password_file;
   bool verify_hostname = true;
@@ -34,9 +34,9 @@ struct BrokerSection {
   std::string username;
   std::optional<std::string> password;  // inline, or read from password_file at load
   std::string password_file;
-  std::string username_template;  // "{client_id}" -> the sensor's ClientId (sensor sessions only)
-  std::string client_id_prefix;   // prepended to each sensor's ClientId upstream
-  int mqtt_version = 3;           // 3 = MQTT 3.1.1, 5 = MQTT 5
+  std::string username_template;    // "{client_id}" -> the sensor's ClientId (sensor sessions only)
+  std::string client_id_prefix;     // prepended to each sensor's ClientId upstream
+  int mqtt_version = 3;             // 3 = MQTT 3.1.1, 5 = MQTT 5
   std::uint16_t keep_alive_s = 60;  // shared gateway client only
   std::uint32_t reconnect_min_ms = 1000;  // Paho automatic reconnect back-off
   std::uint32_t reconnect_max_ms = 30000;
@@ -51,8 +51,8 @@ struct UdpSection {
 };
 
 struct ProtocolSection {
-  std::uint32_t retry_interval_ms = 10000;  // Tretry
-  std::uint32_t retry_count = 3;            // Nretry
+  std::uint32_t retry_interval_ms = 10000;   // Tretry
+  std::uint32_t retry_count = 3;             // Nretry
   std::uint32_t advertise_interval_s = 900;  // Tadv
   std::uint64_t max_buffered_per_client = 1000;
   std::uint32_t parked_session_expiry_s = 3600;  // CleanSession=false sessions kept; 0 = none
@@ -61,7 +61,7 @@ struct ProtocolSection {
 
 struct BleSection {
   bool enabled = false;
-  std::string adapter;  // "" = the first adapter found
+  std::string adapter;             // "" = the first adapter found
   std::vector<std::string> allow;  // identity addresses allowed to connect
   std::string service_uuid = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
   std::string rx_uuid = "6e400002-b5a3-f393-e0a9-e50e24dcca9e";

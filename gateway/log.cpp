@@ -14,16 +14,28 @@ namespace {
 // sd-daemon(3) priority prefix for a spdlog level: "<3>" error ... "<7>" debug.
 class JournalPriority final : public spdlog::custom_flag_formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
     char p = '6';
     switch (msg.level) {
       case spdlog::level::trace:
-      case spdlog::level::debug: p = '7'; break;
-      case spdlog::level::info: p = '6'; break;
-      case spdlog::level::warn: p = '4'; break;
-      case spdlog::level::err: p = '3'; break;
-      case spdlog::level::critical: p = '2'; break;
-      default: break;
+      case spdlog::level::debug:
+        p = '7';
+        break;
+      case spdlog::level::info:
+        p = '6';
+        break;
+      case spdlog::level::warn:
+        p = '4';
+        break;
+      case spdlog::level::err:
+        p = '3';
+        break;
+      case spdlog::level::critical:
+        p = '2';
+        break;
+      default:
+        break;
     }
     const char text[3] = {'<', p, '>'};
     dest.append(text, text + 3);
@@ -36,10 +48,14 @@ class JournalPriority final : public spdlog::custom_flag_formatter {
 }  // namespace
 
 bool parse_log_format(std::string_view text, LogFormat& out) noexcept {
-  if (text == "auto") out = LogFormat::Auto;
-  else if (text == "text") out = LogFormat::Text;
-  else if (text == "journal") out = LogFormat::Journal;
-  else return false;
+  if (text == "auto")
+    out = LogFormat::Auto;
+  else if (text == "text")
+    out = LogFormat::Text;
+  else if (text == "journal")
+    out = LogFormat::Journal;
+  else
+    return false;
   return true;
 }
 

@@ -22,7 +22,9 @@ void Mailbox::post(MailboxEvent event) {
   if (queue_.size() == 1) uv_async_send(&async_);
 }
 
-void Mailbox::on_wake(uv_async_t* h) { static_cast<Mailbox*>(h->data)->drain(); }
+void Mailbox::on_wake(uv_async_t* h) {
+  static_cast<Mailbox*>(h->data)->drain();
+}
 
 void Mailbox::drain() {
   std::deque<MailboxEvent> batch;

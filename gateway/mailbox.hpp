@@ -1,6 +1,6 @@
-// The only way Paho callbacks (on Paho's threads) reach the loop thread: a mutex-guarded queue and a
-// uv_async_t. Any thread may post(); the loop drains the whole queue on each wake (libuv coalesces
-// several uv_async_send calls into one wake).
+// The only way Paho callbacks (on Paho's threads) reach the loop thread: a mutex-guarded queue and
+// a uv_async_t. Any thread may post(); the loop drains the whole queue on each wake (libuv
+// coalesces several uv_async_send calls into one wake).
 #pragma once
 
 #include <uv.h>

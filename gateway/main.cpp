@@ -1,8 +1,8 @@
 // mqttsn-gateway: MQTT-SN v1.2 sensors over UDP (and BLE) bridged to an MQTT broker.
 #include <uv.h>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>
@@ -13,8 +13,8 @@
 #include "gateway/log.hpp"
 #include "gateway/notify.hpp"
 #include "gateway/reload.hpp"
-#include "gateway/status.hpp"
 #include "gateway/runtime.hpp"
+#include "gateway/status.hpp"
 #include "transports/udp/udp_transport.hpp"
 #ifdef MQTTSN_WITH_BLE
 #include "transports/ble/ble_transport.hpp"
@@ -66,7 +66,8 @@ struct App {
   App(uv_loop_t* l, gw::Config c, std::shared_ptr<gw::PredefinedTopics> p)
       : loop(l),
         runtime(l, runtime_options(c, p)),
-        udp(l,
+        udp(
+            l,
             [this](const transport::PeerAddress& from, std::span<const std::uint8_t> bytes) {
               runtime.on_datagram(from, bytes);
             },
@@ -99,9 +100,11 @@ struct App {
       return;
     }
     const gw::ReloadPlan plan = gw::plan_reload(config, fresh.config, log_level_pinned);
-    if (!log_level_pinned) spdlog::set_level(spdlog::level::from_str(fresh.config.gateway.log_level));
+    if (!log_level_pinned)
+      spdlog::set_level(spdlog::level::from_str(fresh.config.gateway.log_level));
     gw::apply_predefined(*predefined, fresh.config.predefined_topics);
-    for (const auto& key : plan.ignored) spdlog::warn("reload: {} changed: needs a restart, not applied", key);
+    for (const auto& key : plan.ignored)
+      spdlog::warn("reload: {} changed: needs a restart, not applied", key);
     std::string what;
     for (const auto& c : plan.changes) what += (what.empty() ? "" : "; ") + c;
     spdlog::info("reload: {}", what.empty() ? "nothing changed" : what);
@@ -149,20 +152,25 @@ int main(int argc, char** argv) {
   std::string config_path;
   bool check_config = false;
   std::string log_level;
-  cli.add_option("-c,--config", config_path, "TOML configuration file (default: built-in defaults)");
-  cli.add_flag("--check-config", check_config, "Validate the configuration, print the verdict, exit");
+  cli.add_option("-c,--config", config_path,
+                 "TOML configuration file (default: built-in defaults)");
+  cli.add_flag("--check-config", check_config,
+               "Validate the configuration, print the verdict, exit");
   cli.add_option("--log-level", log_level,
                  "trace, debug, info, warn, error, critical or off (overrides gateway.log_level)");
   std::string log_format = "auto";
-  cli.add_option("--log-format", log_format,
-                 "auto (journal when JOURNAL_STREAM is set), text (timestamped) or journal (<N> priority "
-                 "prefixes, no timestamp)");
+  cli.add_option(
+      "--log-format", log_format,
+      "auto (journal when JOURNAL_STREAM is set), text (timestamped) or journal (<N> priority "
+      "prefixes, no timestamp)");
   cli.set_version_flag("--version", std::string("mqttsn-gateway ") + MQTTSN_GATEWAY_VERSION);
   CLI11_PARSE(cli, argc, argv);
 
-  gw::ConfigResult loaded = config_path.empty() ? gw::ConfigResult{} : gw::load_config_file(config_path);
+  gw::ConfigResult loaded =
+      config_path.empty() ? gw::ConfigResult{} : gw::load_config_file(config_path);
   if (!log_level.empty() && !gw::valid_log_level(log_level))
-    loaded.errors.push_back("--log-level: expected one of trace, debug, info, warn, error, critical, off");
+    loaded.errors.push_back(
+        "--log-level: expected one of trace, debug, info, warn, error, critical, off");
   gw::LogFormat format = gw::LogFormat::Auto;
   if (!gw::parse_log_format(log_format, format))
     loaded.errors.push_back("--log-format: expected auto, text or journal");
@@ -247,8 +255,8 @@ int main(int argc, char** argv) {
         const std::string prefix = config.status.topic_prefix.empty()
                                        ? "mqttsn-gateway/" + std::to_string(config.gateway.id)
                                        : config.status.topic_prefix;
-        app.status = std::make_unique<gw::StatusPublisher>(&loop, app.runtime, prefix,
-                                                           std::chrono::seconds(config.status.interval_s));
+        app.status = std::make_unique<gw::StatusPublisher>(
+            &loop, app.runtime, prefix, std::chrono::seconds(config.status.interval_s));
         app.status->start();
         spdlog::info("status topics under {}/ every {} s", prefix, config.status.interval_s);
       }

@@ -22,7 +22,8 @@ constexpr std::chrono::milliseconds kStatusEvery{5000};
 
 }  // namespace
 
-Notifier::Notifier(uv_loop_t* loop, std::function<std::string()> status) : status_(std::move(status)) {
+Notifier::Notifier(uv_loop_t* loop, std::function<std::string()> status)
+    : status_(std::move(status)) {
   uv_timer_init(loop, &timer_);
   timer_.data = this;
 #ifdef MQTTSN_WITH_SYSTEMD
@@ -38,10 +39,12 @@ void Notifier::ready() {
   if (watchdog_enabled()) notify("WATCHDOG=1");
   auto every = kStatusEvery;
   if (watchdog_enabled())
-    every = std::min(every, std::max(std::chrono::milliseconds(1),
-                                     std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_ / 2)));
+    every = std::min(
+        every, std::max(std::chrono::milliseconds(1),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_ / 2)));
   const auto ms = static_cast<std::uint64_t>(every.count());
-  uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Notifier*>(t->data)->tick(); }, ms, ms);
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { static_cast<Notifier*>(t->data)->tick(); }, ms, ms);
 }
 
 void Notifier::tick() {

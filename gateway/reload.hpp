@@ -10,8 +10,8 @@
 namespace gw {
 
 struct ReloadPlan {
-  std::vector<std::string> changes;   // "log_level info -> debug", "predefined topics: +2 -1"
-  std::vector<std::string> ignored;   // keys that changed but need a restart
+  std::vector<std::string> changes;  // "log_level info -> debug", "predefined topics: +2 -1"
+  std::vector<std::string> ignored;  // keys that changed but need a restart
 };
 
 // Compares `old_config` with `fresh`. `log_level_pinned`: --log-level was given, the file's level

@@ -55,7 +55,8 @@ std::uint64_t ms_until(TimePoint when, TimePoint now) {
 
 std::size_t SensorAddressHash::operator()(const SensorAddress& a) const noexcept {
   std::size_t h = transport::PeerAddressHash{}(a.peer);
-  if (!a.node_id.empty()) h ^= std::hash<std::string>{}(a.node_id) + 0x9e3779b97f4a7c15ULL + (h << 6);
+  if (!a.node_id.empty())
+    h ^= std::hash<std::string>{}(a.node_id) + 0x9e3779b97f4a7c15ULL + (h << 6);
   return h;
 }
 
@@ -67,8 +68,8 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options)
     options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
   // Not under '$': brokers refuse PUBLISH to $-topics from clients.
   wake_topic_ = "mqttsn-gw/" + options_.gateway_client_id + "/wake";
-  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_,
-                        &parked_timer_, &wake_timer_}) {
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_,
+                        &sweep_timer_, &parked_timer_, &wake_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
     ++open_timers_;
@@ -90,8 +91,8 @@ std::string Runtime::start() {
   const auto period =
       static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());
   uv_timer_start(
-      &advertise_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->advertise(); },
-      period, period);
+      &advertise_timer_, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->advertise(); }, period,
+      period);
   return {};
 }
 
@@ -123,7 +124,8 @@ void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const st
       ++counters_.malformed;
       return;
     }
-    SensorAddress addr{from, std::string(enc->wireless_node_id.begin(), enc->wireless_node_id.end())};
+    SensorAddress addr{from,
+                       std::string(enc->wireless_node_id.begin(), enc->wireless_node_id.end())};
     handle(addr, std::get<mqttsn::Message>(inner), now);
     return;
   }
@@ -168,8 +170,7 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
   carry_out(*e, e->session.on_packet(msg, now), now);
 }
 
-void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& msg,
-                             TimePoint now) {
+void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
   const auto& c = std::get<mqttsn::Connect>(msg);
   Entry* e = nullptr;
   if (auto it = by_client_id_.find(c.client_id); it != by_client_id_.end()) e = find(it->second);
@@ -247,8 +248,7 @@ void Runtime::handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publ
   if (topic.empty() || !gateway_client_ || !broker_up_) {
     ++counters_.qos_m1_dropped;
     spdlog::debug("QoS -1 PUBLISH from {} dropped (topic id {} {}, broker {})", address_text(from),
-                  p.topic_id, mqttsn::to_string(p.flags.topic_id_type),
-                  broker_up_ ? "up" : "down");
+                  p.topic_id, mqttsn::to_string(p.flags.topic_id_type), broker_up_ ? "up" : "down");
     return;
   }
   ++counters_.qos_m1_forwarded;
@@ -281,7 +281,8 @@ Runtime::Entry* Runtime::find(std::uint64_t id) {
 }
 
 std::string Runtime::describe(const Entry& e) const {
-  return "ClientId=" + mqttsn::printable(e.client_id) + " " + (e.address ? address_text(*e.address) : "(no address)");
+  return "ClientId=" + mqttsn::printable(e.client_id) + " " +
+         (e.address ? address_text(*e.address) : "(no address)");
 }
 
 // ---------------------------------------------------------------- actions out
@@ -324,8 +325,8 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
                 return;
               }
               std::string error;
-              e.upstream = UpstreamClient::create(options_.upstream, a.client_id, e.id, mailbox_,
-                                                  error);
+              e.upstream =
+                  UpstreamClient::create(options_.upstream, a.client_id, e.id, mailbox_, error);
               if (!e.upstream) {
                 spdlog::warn("session {}: upstream client refused: {}", describe(e), error);
                 mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamConnectFailed{error}}});
@@ -349,7 +350,8 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               if (e.upstream)
                 e.upstream->publish(a.token, a.topic, a.payload, a.qos, a.retain);
               else if (a.token != 0)
-                mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamPublishFailed{a.token}}});
+                mailbox_.post(
+                    MailboxEvent{e.id, UpstreamEvent{ev::UpstreamPublishFailed{a.token}}});
             },
             [&](act::SubscribeUpstream& a) {
               if (e.upstream)
@@ -501,7 +503,8 @@ void Runtime::wake_upstream() {
     uv_timer_stop(&wake_timer_);
     return;
   }
-  if (gateway_client_ && broker_up_) gateway_client_->publish(0, wake_topic_, mqttsn::Bytes{}, 0, false);
+  if (gateway_client_ && broker_up_)
+    gateway_client_->publish(0, wake_topic_, mqttsn::Bytes{}, 0, false);
 }
 
 void Runtime::bury(std::unique_ptr<UpstreamClient> client) {
@@ -706,8 +709,8 @@ void Runtime::finish_stop() {
   gateway_client_.reset();
   graveyard_.clear();
   mailbox_.close();
-  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_, &sweep_timer_,
-                        &parked_timer_, &wake_timer_}) {
+  for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_,
+                        &sweep_timer_, &parked_timer_, &wake_timer_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {
       auto* self = static_cast<Runtime*>(h->data);
       if (--self->open_timers_ == 0 && self->on_stopped_) {
@@ -727,12 +730,21 @@ SessionCounts ServiceHooks::session_counts(const Runtime& r) {
   SessionCounts c;
   for (const auto& [id, e] : r.sessions_) {
     switch (e->session.state()) {
-      case SessionState::Connecting: ++c.connecting; break;
-      case SessionState::Active: ++c.active; break;
-      case SessionState::Asleep: ++c.asleep; break;
-      case SessionState::Awake: ++c.awake; break;
+      case SessionState::Connecting:
+        ++c.connecting;
+        break;
+      case SessionState::Active:
+        ++c.active;
+        break;
+      case SessionState::Asleep:
+        ++c.asleep;
+        break;
+      case SessionState::Awake:
+        ++c.awake;
+        break;
       case SessionState::Lost:
-      case SessionState::Disconnected: continue;
+      case SessionState::Disconnected:
+        continue;
     }
     if (e->address && e->address->peer.kind == transport::Kind::Ble)
       ++c.ble;
@@ -754,7 +766,8 @@ std::vector<SensorView> ServiceHooks::sensors(const Runtime& r) {
   return out;
 }
 
-bool ServiceHooks::publish(Runtime& r, const std::string& topic, const std::string& payload, bool retain) {
+bool ServiceHooks::publish(Runtime& r, const std::string& topic, const std::string& payload,
+                           bool retain) {
   if (!r.gateway_client_ || !r.broker_up_ || r.stopping_) return false;
   r.gateway_client_->publish(0, topic, Bytes(payload.begin(), payload.end()), 0, retain);
   return true;

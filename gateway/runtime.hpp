@@ -9,9 +9,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
-#include <map>
 #include <queue>
 #include <span>
 #include <string>
@@ -200,7 +200,8 @@ struct ServiceHooks {
   static SessionCounts session_counts(const Runtime& r);
   static std::vector<SensorView> sensors(const Runtime& r);
   // QoS 0 through the shared gateway client; false when the broker is not reachable.
-  static bool publish(Runtime& r, const std::string& topic, const std::string& payload, bool retain);
+  static bool publish(Runtime& r, const std::string& topic, const std::string& payload,
+                      bool retain);
 };
 
 }  // namespace gw

@@ -15,7 +15,8 @@ namespace gw {
 
 class StatusPublisher {
  public:
-  StatusPublisher(uv_loop_t* loop, Runtime& runtime, std::string prefix, std::chrono::seconds interval);
+  StatusPublisher(uv_loop_t* loop, Runtime& runtime, std::string prefix,
+                  std::chrono::seconds interval);
   StatusPublisher(const StatusPublisher&) = delete;
   StatusPublisher& operator=(const StatusPublisher&) = delete;
 

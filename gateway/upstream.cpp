@@ -65,9 +65,9 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
     const std::uint32_t token = from_context(tok.get_user_context());
     switch (tok.get_type()) {
       case mqtt::token::Type::CONNECT:
-        owner_.post(ev::UpstreamConnectFailed{describe_connect_failure(
-            owner_.options_.security, tok.get_return_code(),
-            static_cast<int>(tok.get_reason_code()))});
+        owner_.post(ev::UpstreamConnectFailed{
+            describe_connect_failure(owner_.options_.security, tok.get_return_code(),
+                                     static_cast<int>(tok.get_reason_code()))});
         break;
       case mqtt::token::Type::PUBLISH:
         if (token != 0) owner_.post(ev::UpstreamPublishFailed{token});
@@ -149,7 +149,9 @@ void UpstreamClient::post(UpstreamEvent event) {
   mailbox_.post(MailboxEvent{session_id_, std::move(event)});
 }
 
-void UpstreamClient::post_closed() { mailbox_.post(MailboxEvent{session_id_, UpstreamClosed{}}); }
+void UpstreamClient::post_closed() {
+  mailbox_.post(MailboxEvent{session_id_, UpstreamClosed{}});
+}
 
 void UpstreamClient::connect(bool clean_session, std::uint16_t keep_alive_s,
                              const std::optional<Will>& will) {

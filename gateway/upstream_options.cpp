@@ -118,7 +118,7 @@ void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,
     if (!s.key_file.empty()) ssl.set_private_key(s.key_file);
     if (!s.key_password.empty()) ssl.set_private_key_password(s.key_password);
     ssl.set_enable_server_cert_auth(true);  // the chain is always verified
-    ssl.set_verify(s.verify_hostname);       // the broker's name against its certificate
+    ssl.set_verify(s.verify_hostname);      // the broker's name against its certificate
     opts.set_ssl(std::move(ssl));
   }
 }
@@ -134,8 +134,9 @@ std::string describe_connect_failure(const UpstreamSecurity& s, int code, int re
   switch (code) {
     case -1:  // MQTTASYNC_FAILURE: no CONNACK at all (refused socket, TLS handshake, timeout)
       if (s.tls)
-        text += ": no TCP/TLS connection; if the broker is up, check broker.tls.ca_file/ca_dir, "
-                "the broker certificate's name (broker.tls.verify_hostname) and client cert";
+        text +=
+            ": no TCP/TLS connection; if the broker is up, check broker.tls.ca_file/ca_dir, "
+            "the broker certificate's name (broker.tls.verify_hostname) and client cert";
       break;
     case 1:
     case 0x84:

@@ -19,9 +19,9 @@ struct UpstreamOptions;
 struct UpstreamSecurity {
   std::string username;
   std::optional<std::string> password;
-  std::string username_template;  // "{client_id}" -> sensor ClientId; sensor sessions only
-  std::string client_id_prefix;   // sensor sessions only
-  int mqtt_version = 3;           // 3 = 3.1.1, 5
+  std::string username_template;          // "{client_id}" -> sensor ClientId; sensor sessions only
+  std::string client_id_prefix;           // sensor sessions only
+  int mqtt_version = 3;                   // 3 = 3.1.1, 5
   std::uint16_t shared_keep_alive_s = 0;  // shared gateway client; 0 = what the runtime asks
   bool tls = false;
   std::string ca_file;
@@ -44,8 +44,7 @@ bool uri_wants_tls(const std::string& uri);
 std::string upstream_client_id(const UpstreamSecurity& s, const std::string& client_id,
                                bool shared);
 // The username for a session: the template (sensor sessions) or the global username.
-std::string upstream_username(const UpstreamSecurity& s, const std::string& client_id,
-                              bool shared);
+std::string upstream_username(const UpstreamSecurity& s, const std::string& client_id, bool shared);
 
 mqtt::create_options upstream_create_options(const UpstreamSecurity& s);
 // Sets version, clean session/start, credentials, TLS on `opts` (after the caller set the rest).

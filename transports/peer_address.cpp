@@ -2,8 +2,8 @@
 
 #include <uv.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string_view>
 

@@ -18,7 +18,8 @@ struct PeerAddress {
   Kind kind = Kind::Udp;
   // UDP: which listening socket (index into [udp] listen) the datagram arrived on; BLE: 0.
   std::uint8_t endpoint = 0;
-  // UDP: sockaddr_in / sockaddr_in6 bytes; BLE: the 6-octet identity address, most significant first.
+  // UDP: sockaddr_in / sockaddr_in6 bytes; BLE: the 6-octet identity address, most significant
+  // first.
   std::uint8_t size = 0;
   std::array<std::uint8_t, 28> raw{};
 
@@ -44,7 +45,8 @@ class Transport {
   virtual ~Transport() = default;
   virtual Kind kind() const noexcept = 0;
   virtual void send(const PeerAddress& to, std::span<const std::uint8_t> bytes) = 0;
-  // Sends to every configured broadcast/advertise destination (UDP [udp] advertise_to). Default: none.
+  // Sends to every configured broadcast/advertise destination (UDP [udp] advertise_to). Default:
+  // none.
   virtual void broadcast(std::span<const std::uint8_t> /*bytes*/) {}
 };
 

@@ -36,7 +36,9 @@ void require_accepted(ReturnCode rc, std::string_view what) {
 ClientSession::ClientSession(UdpLink& link, std::string client_id, RetryPolicy retry)
     : link_(link), client_id_(std::move(client_id)), retry_(retry) {}
 
-bool ClientSession::stop_requested() const noexcept { return stop_ || stop_signal_received(); }
+bool ClientSession::stop_requested() const noexcept {
+  return stop_ || stop_signal_received();
+}
 
 void ClientSession::connect(const ConnectOptions& options) {
   Connect c;
@@ -165,7 +167,8 @@ QoS ClientSession::subscribe(TopicIdType type, const std::string& name, std::uin
 }
 
 void ClientSession::ping() {
-  transact(PingReq{}, [](const Message& m) { return as<PingResp>(m) != nullptr; }, "PINGRESP");
+  transact(
+      PingReq{}, [](const Message& m) { return as<PingResp>(m) != nullptr; }, "PINGRESP");
 }
 
 bool ClientSession::wake() {
@@ -179,8 +182,9 @@ bool ClientSession::wake() {
 }
 
 void ClientSession::disconnect(std::optional<std::uint16_t> sleep_duration) {
-  transact(Disconnect{sleep_duration},
-           [](const Message& m) { return as<Disconnect>(m) != nullptr; }, "DISCONNECT");
+  transact(
+      Disconnect{sleep_duration}, [](const Message& m) { return as<Disconnect>(m) != nullptr; },
+      "DISCONNECT");
 }
 
 void ClientSession::pump(Clock::time_point deadline) {

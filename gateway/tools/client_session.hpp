@@ -94,8 +94,8 @@ class ClientSession {
   std::string client_id_;
   RetryPolicy retry_;
   std::function<void(const Delivery&)> deliver_;
-  std::map<std::uint16_t, std::string> topics_;            // normal topic ids this client knows
-  std::set<std::uint16_t> qos2_received_;                  // PUBREC sent, PUBREL not yet seen
+  std::map<std::uint16_t, std::string> topics_;  // normal topic ids this client knows
+  std::set<std::uint16_t> qos2_received_;        // PUBREC sent, PUBREL not yet seen
   std::uint16_t msg_id_ = 0;
   bool stop_ = false;
 };

@@ -49,7 +49,8 @@ void publish(const PubOptions& o) {
   }
   const auto qos = static_cast<QoS>(o.qos);
   if (qos == QoS::MinusOne && !o.topic.empty()) {
-    throw ToolError("QoS -1 needs --predefined or --short: there is no connection to REGISTER a name");
+    throw ToolError(
+        "QoS -1 needs --predefined or --short: there is no connection to REGISTER a name");
   }
   if (!o.topic.empty() && !valid_topic_name(o.topic)) {
     throw ToolError("invalid topic name '" + o.topic + "' (no wildcards when publishing)");

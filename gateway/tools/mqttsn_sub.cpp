@@ -98,8 +98,7 @@ void subscribe(const SubOptions& o) {
   session.disconnect();
   if (o.count > 0 && received < o.count && !stop_signal_received()) {
     throw ToolError("timed out after " + std::to_string(o.timeout) + " s with " +
-                    std::to_string(received) + " of " + std::to_string(o.count) +
-                    " messages");
+                    std::to_string(received) + " of " + std::to_string(o.count) + " messages");
   }
 }
 

@@ -8,7 +8,9 @@ namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
 
-extern "C" void on_stop_signal(int) { g_stop = 1; }
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+}
 
 }  // namespace
 
@@ -22,6 +24,8 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-bool stop_signal_received() noexcept { return g_stop != 0; }
+bool stop_signal_received() noexcept {
+  return g_stop != 0;
+}
 
 }  // namespace mqttsn::tools

@@ -22,7 +22,8 @@ mqtt::connect_options options() {
 }
 }  // namespace
 
-Collector::Collector(const std::string& uri, const std::string& client_id) : client_(uri, client_id) {}
+Collector::Collector(const std::string& uri, const std::string& client_id)
+    : client_(uri, client_id) {}
 
 Collector::~Collector() {
   if (raw_fd_ >= 0) {
@@ -67,7 +68,8 @@ Collector::Result Collector::finish() {
 void Collector::on_message(const mqtt::const_message_ptr& m) {
   const auto now = now_ns();
   const auto& payload = m->get_payload_ref();
-  count(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()),
+  count(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(payload.data()),
+                                      payload.size()),
         now);
 }
 
@@ -81,11 +83,13 @@ std::string Collector::start_raw(std::uint16_t port, const std::string& filter, 
     return "raw subscriber: cannot connect";
   }
   const std::string id = "bench-rawsub-" + std::to_string(getpid());
-  std::vector<std::uint8_t> connect{0x10, static_cast<std::uint8_t>(10 + 2 + id.size()), 0, 4, 'M', 'Q', 'T', 'T',
-                                    4, 2, 0, 0, 0, static_cast<std::uint8_t>(id.size())};
+  std::vector<std::uint8_t> connect{
+      0x10, static_cast<std::uint8_t>(10 + 2 + id.size()), 0, 4, 'M', 'Q', 'T', 'T', 4, 2, 0, 0,
+      0,    static_cast<std::uint8_t>(id.size())};
   connect.insert(connect.end(), id.begin(), id.end());
-  std::vector<std::uint8_t> subscribe{0x82, static_cast<std::uint8_t>(2 + 2 + filter.size() + 1), 0, 1, 0,
-                                      static_cast<std::uint8_t>(filter.size())};
+  std::vector<std::uint8_t> subscribe{0x82, static_cast<std::uint8_t>(2 + 2 + filter.size() + 1),
+                                      0,    1,
+                                      0,    static_cast<std::uint8_t>(filter.size())};
   subscribe.insert(subscribe.end(), filter.begin(), filter.end());
   subscribe.push_back(static_cast<std::uint8_t>(qos));
   std::uint8_t connack[4] = {};
@@ -93,7 +97,8 @@ std::string Collector::start_raw(std::uint16_t port, const std::string& filter, 
   setsockopt(raw_fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   if (::write(raw_fd_, connect.data(), connect.size()) != static_cast<ssize_t>(connect.size()) ||
       ::read(raw_fd_, connack, 4) != 4 || connack[0] != 0x20 || connack[3] != 0 ||
-      ::write(raw_fd_, subscribe.data(), subscribe.size()) != static_cast<ssize_t>(subscribe.size())) {
+      ::write(raw_fd_, subscribe.data(), subscribe.size()) !=
+          static_cast<ssize_t>(subscribe.size())) {
     return "raw subscriber: MQTT connect/subscribe failed";
   }
   tv = timeval{0, 0};
@@ -173,7 +178,9 @@ Publishers::Publishers(const std::string& uri, std::size_t count, const std::str
   }
 }
 
-Publishers::~Publishers() { disconnect(); }
+Publishers::~Publishers() {
+  disconnect();
+}
 
 std::string Publishers::connect() {
   try {
@@ -204,7 +211,8 @@ class ConnectTimes : public mqtt::iaction_listener {
 };
 }  // namespace
 
-std::vector<std::int64_t> Publishers::connect_timed(int timeout_ms, const std::function<void()>& after_issue) {
+std::vector<std::int64_t> Publishers::connect_timed(int timeout_ms,
+                                                    const std::function<void()>& after_issue) {
   ConnectTimes times(clients_.size());
   const auto start = now_ns();
   try {

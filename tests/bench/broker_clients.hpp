@@ -9,8 +9,8 @@
 #include <memory>
 #include <mutex>
 #include <span>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <mqtt/async_client.h>
@@ -35,8 +35,8 @@ class Collector {
   struct Result {
     std::uint64_t received = 0;
     std::uint64_t duplicates = 0;
-    std::uint64_t stale = 0;  // stamped with another phase
-    std::int64_t last_ns = 0; // when the last new message arrived
+    std::uint64_t stale = 0;   // stamped with another phase
+    std::int64_t last_ns = 0;  // when the last new message arrived
     std::vector<std::int64_t> latencies_ns;
   };
   Result finish();
@@ -63,10 +63,12 @@ class Publishers : public mqtt::callback {
   std::string connect();
   // Connects all at once; each client's connect time in ns (0: failed / timed out).
   // `after_issue` runs once all connects are issued.
-  std::vector<std::int64_t> connect_timed(int timeout_ms, const std::function<void()>& after_issue = {});
+  std::vector<std::int64_t> connect_timed(int timeout_ms,
+                                          const std::function<void()>& after_issue = {});
   mqtt::async_client& client(std::size_t i) { return *clients_[i]; }
   // Never blocks; false when Paho refused (counted in failed()).
-  bool publish(std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size, int qos);
+  bool publish(std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size,
+               int qos);
   std::uint64_t acked() const noexcept { return acked_.load(); }
   std::uint64_t failed() const noexcept { return failed_; }
   std::size_t size() const noexcept { return clients_.size(); }

@@ -27,8 +27,8 @@ std::string run_downlink(Rig& rig, const Options& opt, Results& results) {
     const auto subscribed = subscribe_fleet(fleet, "bench/d/", 60000);
     if (connected < n || subscribed < n) {
       return "downlink setup: " + std::to_string(connected) + " of " + std::to_string(n) +
-             " connected, " + std::to_string(subscribed) + " subscribed; gateway log: " +
-             rig.gateway_log_tail();
+             " connected, " + std::to_string(subscribed) +
+             " subscribed; gateway log: " + rig.gateway_log_tail();
     }
     Publishers source(rig.broker_uri(), 1, "bench-source-");
     if (auto err = source.connect(); !err.empty()) return err;
@@ -78,20 +78,22 @@ std::string run_downlink(Rig& rig, const Options& opt, Results& results) {
             [&](std::uint64_t sent) { return received >= sent; });
         const auto gw1 = read_proc(rig.gateway_pid());
         const double wall = static_cast<double>(t.end_ns - t.start_ns) / 1e9;
-        const double span = std::max(opt.step_seconds(), static_cast<double>(last_ns - t.start_ns) / 1e9);
+        const double span =
+            std::max(opt.step_seconds(), static_cast<double>(last_ns - t.start_ns) / 1e9);
         const double delivered_rate = received == 0 ? 0 : static_cast<double>(received) / span;
-        const double loss = t.sent == 0 ? 0
-                                        : 100.0 * static_cast<double>(t.sent - std::min(t.sent, received)) /
-                                              static_cast<double>(t.sent);
+        const double loss = t.sent == 0
+                                ? 0
+                                : 100.0 * static_cast<double>(t.sent - std::min(t.sent, received)) /
+                                      static_cast<double>(t.sent);
         const auto lat = percentiles(std::move(latencies));
         const double gw_cpu = gw1.cpu_s - gw0.cpu_s;
-        results.downlink.add({num(std::uint64_t{n}), num(std::uint64_t(qos)), num(rate), num(t.sent),
-                              num(received), num(delivered_rate), num(loss, 2), num(lat.p50_ms, 2),
-                              num(lat.p99_ms, 2), num(duplicates), num(100.0 * gw_cpu / wall, 0),
-                              received > 0 ? num(gw_cpu / static_cast<double>(received) * 1e5, 2)
-                                           : text("-")});
-        progress("downlink n=" + std::to_string(n) + " qos=" + std::to_string(qos) + " rate=" +
-                 std::to_string(static_cast<int>(rate)) + " -> " +
+        results.downlink.add(
+            {num(std::uint64_t{n}), num(std::uint64_t(qos)), num(rate), num(t.sent), num(received),
+             num(delivered_rate), num(loss, 2), num(lat.p50_ms, 2), num(lat.p99_ms, 2),
+             num(duplicates), num(100.0 * gw_cpu / wall, 0),
+             received > 0 ? num(gw_cpu / static_cast<double>(received) * 1e5, 2) : text("-")});
+        progress("downlink n=" + std::to_string(n) + " qos=" + std::to_string(qos) +
+                 " rate=" + std::to_string(static_cast<int>(rate)) + " -> " +
                  std::to_string(static_cast<int>(delivered_rate)) + " msg/s, loss " +
                  std::to_string(loss) + " %");
         if (delivered_rate < 0.9 * rate || loss > 1.0) break;

@@ -84,7 +84,8 @@ std::size_t Fleet::poll(int timeout_ms, const Handler& on_message) {
       }
       ++counters_.received;
       const auto now = now_ns();
-      auto decoded = mqttsn::decode(std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(got)));
+      auto decoded =
+          mqttsn::decode(std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(got)));
       if (const auto* m = std::get_if<mqttsn::Message>(&decoded)) {
         on_message(i, *m, now);
         ++handled;
@@ -109,8 +110,8 @@ std::size_t request_all(Fleet& fleet, std::size_t window, int retry_ms, int trie
   const auto deadline = start + std::int64_t{timeout_ms} * 1'000'000;
   const auto retry_ns = std::int64_t{retry_ms} * 1'000'000;
   std::size_t answered = 0;
-  std::size_t pending = 0;   // sent, unanswered, not given up
-  std::size_t next = 0;      // first sensor never asked
+  std::size_t pending = 0;  // sent, unanswered, not given up
+  std::size_t next = 0;     // first sensor never asked
   std::vector<std::size_t> outstanding;
   auto handler = [&](std::size_t i, const mqttsn::Message& m, std::int64_t now) {
     if (fleet[i].answer_ns == 0 && fleet[i].request_ns != 0 && is_answer(i, m)) {

@@ -20,9 +20,9 @@ struct Sensor {
   std::uint16_t topic_id = 0;    // registered uplink topic
   std::uint16_t down_topic = 0;  // subscribed downlink topic
   std::uint16_t next_msg_id = 1;
-  std::uint32_t inflight = 0;    // QoS 1 PUBLISHes not yet acknowledged
-  std::int64_t request_ns = 0;   // when the pending request (CONNECT, ...) was sent
-  std::int64_t answer_ns = 0;    // when its answer came (0: not yet)
+  std::uint32_t inflight = 0;   // QoS 1 PUBLISHes not yet acknowledged
+  std::int64_t request_ns = 0;  // when the pending request (CONNECT, ...) was sent
+  std::int64_t answer_ns = 0;   // when its answer came (0: not yet)
   std::uint8_t answer_code = 0xFF;
   int tries = 0;
 };

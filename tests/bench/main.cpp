@@ -24,9 +24,11 @@ int main(int argc, char** argv) {
   app.add_option("--only", opt.only, "run only these scenarios: uplink, downlink, storm")
       ->check(CLI::IsMember({"uplink", "downlink", "storm"}))
       ->delimiter(',');
-  app.add_option("--gateway", opt.gateway, "gateway executable (default: $MQTTSN_GATEWAY or the build's)");
+  app.add_option("--gateway", opt.gateway,
+                 "gateway executable (default: $MQTTSN_GATEWAY or the build's)");
   app.add_option("--mosquitto", opt.mosquitto, "mosquitto executable");
-  app.add_option("--duration", opt.duration_s, "seconds per measured step (default 2, 0.5 with --quick)")
+  app.add_option("--duration", opt.duration_s,
+                 "seconds per measured step (default 2, 0.5 with --quick)")
       ->check(CLI::Range(0.1, 60.0));
   std::string json_file;
   app.add_option("--json-file", json_file, "also write the JSON to this file");
@@ -70,12 +72,18 @@ int main(int argc, char** argv) {
   }
   tables.push_back(bench::targets_table(results));
   bench::Table run_info{"run", "Run", {"item", "value"}, {}};
-  auto first_three = [](const std::string& loadavg) { return loadavg.substr(0, loadavg.find(' ', loadavg.find(' ', loadavg.find(' ') + 1) + 1)); };
-  run_info.add({bench::text("cores"), bench::num(std::uint64_t(std::thread::hardware_concurrency()))});
-  run_info.add({bench::text("load average at start (1/5/15 min)"), bench::text(first_three(load_start))});
-  run_info.add({bench::text("load average at end"), bench::text(first_three(bench::read_file("/proc/loadavg")))});
+  auto first_three = [](const std::string& loadavg) {
+    return loadavg.substr(0, loadavg.find(' ', loadavg.find(' ', loadavg.find(' ') + 1) + 1));
+  };
+  run_info.add(
+      {bench::text("cores"), bench::num(std::uint64_t(std::thread::hardware_concurrency()))});
+  run_info.add(
+      {bench::text("load average at start (1/5/15 min)"), bench::text(first_three(load_start))});
+  run_info.add({bench::text("load average at end"),
+                bench::text(first_three(bench::read_file("/proc/loadavg")))});
   run_info.add({bench::text("gateway"), bench::text(opt.gateway)});
-  run_info.add({bench::text("subscriber"), bench::text(opt.paho_subscriber ? "Paho C++" : "raw MQTT socket")});
+  run_info.add({bench::text("subscriber"),
+                bench::text(opt.paho_subscriber ? "Paho C++" : "raw MQTT socket")});
   tables.push_back(run_info);
   if (!json_file.empty()) {
     std::ofstream f(json_file);

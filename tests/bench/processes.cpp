@@ -136,7 +136,8 @@ ProcStats read_proc(pid_t pid) {
   std::string line;
   while (std::getline(status, line)) {
     if (line.rfind("VmRSS:", 0) == 0) s.rss_kb = std::stoull(line.substr(6));
-    if (line.rfind("Threads:", 0) == 0) s.threads = static_cast<unsigned>(std::stoul(line.substr(8)));
+    if (line.rfind("Threads:", 0) == 0)
+      s.threads = static_cast<unsigned>(std::stoul(line.substr(8)));
   }
   const std::string text = read_file(base + "/stat");
   // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
@@ -181,7 +182,8 @@ std::string read_file(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return text;
   std::array<char, 4096> buf{};
-  for (ssize_t n; (n = read(fd, buf.data(), buf.size())) > 0;) text.append(buf.data(), static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(fd, buf.data(), buf.size())) > 0;)
+    text.append(buf.data(), static_cast<std::size_t>(n));
   close(fd);
   return text;
 }

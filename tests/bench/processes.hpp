@@ -14,7 +14,8 @@ namespace bench {
 // Returns -1 on failure.
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path);
 pid_t spawn_child(const std::vector<std::string>& argv, const std::string& log_path);
-// SIGINT/SIGTERM/SIGHUP kill the children spawned and still running, then end us as the signal would.
+// SIGINT/SIGTERM/SIGHUP kill the children spawned and still running, then end us as the signal
+// would.
 void stop_children_on_signals();
 // SIGTERM, then SIGKILL after `grace`; reaps the child.
 void stop(pid_t pid, std::chrono::milliseconds grace);

@@ -56,7 +56,8 @@ RawPublishers::~RawPublishers() {
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
-std::string RawPublishers::connect(std::uint16_t port, std::size_t count, const std::string& id_prefix) {
+std::string RawPublishers::connect(std::uint16_t port, std::size_t count,
+                                   const std::string& id_prefix) {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   sockaddr_in a{};
   a.sin_family = AF_INET;

@@ -18,7 +18,8 @@ class RawPublishers {
 
   // Connects `count` clients (keep-alive 0, clean session); returns an error text or empty.
   std::string connect(std::uint16_t port, std::size_t count, const std::string& id_prefix);
-  bool publish(std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size, int qos);
+  bool publish(std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size,
+               int qos);
   // Reads PUBACKs (the only thing the broker sends these clients).
   void poll(int timeout_ms);
   std::uint64_t acked() const noexcept { return acked_; }

@@ -13,8 +13,12 @@ Cell num(double v, int decimals) {
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return Cell{buf, true};
 }
-Cell num(std::uint64_t v) { return Cell{std::to_string(v), true}; }
-Cell text(std::string s) { return Cell{std::move(s), false}; }
+Cell num(std::uint64_t v) {
+  return Cell{std::to_string(v), true};
+}
+Cell text(std::string s) {
+  return Cell{std::move(s), false};
+}
 
 void print_text(std::ostream& out, const std::vector<Table>& tables) {
   for (const auto& t : tables) {
@@ -34,8 +38,11 @@ void print_text(std::ostream& out, const std::vector<Table>& tables) {
     };
     line([&](std::size_t i) { return t.columns[i]; }, [](std::size_t) { return false; });
     for (const auto& r : t.rows) {
-      line([&](std::size_t i) { return i < r.size() ? (r[i].text == "null" ? "-" : r[i].text) : ""; },
-           [&](std::size_t i) { return i < r.size() && r[i].number; });
+      line(
+          [&](std::size_t i) {
+            return i < r.size() ? (r[i].text == "null" ? "-" : r[i].text) : "";
+          },
+          [&](std::size_t i) { return i < r.size() && r[i].number; });
     }
   }
   out << std::flush;
@@ -66,7 +73,8 @@ void print_json(std::ostream& out, const std::vector<Table>& tables, const std::
       out << (ri ? "," : "") << "\n      {";
       for (std::size_t i = 0; i < t.rows[ri].size() && i < t.columns.size(); ++i) {
         const auto& c = t.rows[ri][i];
-        out << (i ? ", " : "") << quoted(t.columns[i]) << ": " << (c.number ? c.text : quoted(c.text));
+        out << (i ? ", " : "") << quoted(t.columns[i]) << ": "
+            << (c.number ? c.text : quoted(c.text));
       }
       out << "}";
     }

@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -23,7 +23,9 @@ bool Options::wants(const std::string& name) const {
   return only.empty() || std::find(only.begin(), only.end(), name) != only.end();
 }
 
-void progress(const std::string& line) { std::cerr << "[bench] " << line << std::endl; }
+void progress(const std::string& line) {
+  std::cerr << "[bench] " << line << std::endl;
+}
 
 Rig::Rig(const Options& options) : options_(options), dir_(make_temp_dir()) {}
 
@@ -36,7 +38,9 @@ Rig::~Rig() {
   }
 }
 
-std::string Rig::broker_uri() const { return "tcp://127.0.0.1:" + std::to_string(broker_port_); }
+std::string Rig::broker_uri() const {
+  return "tcp://127.0.0.1:" + std::to_string(broker_port_);
+}
 
 std::string Rig::start_broker() {
   if (dir_.empty()) return "cannot create a temporary directory";
@@ -67,15 +71,16 @@ std::string Rig::restart_gateway() {
   gateway_address_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   gateway_address_.sin_port = htons(port);
   std::ostringstream conf;
-  conf << "[gateway]\nid = 1\nlog_level = \"warn\"\n\n"
-       << "[broker]\nuri = \"" << broker_uri() << "\"\n"
-       << (options_.connect_timeout_ms > 0
-               ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
-               : std::string())
-       << "\n"
-       << "[udp]\nlisten = [\"127.0.0.1:" << port << "\"]\nreceive_buffer_bytes = 4194304\n\n"
-       << "[topics.predefined]\n\"1\" = \"bench/predefined\"\n\n"
-       << "[protocol]\nretry_interval_ms = 10000\nretry_count = 3\nmax_buffered_per_client = 1000\n";
+  conf
+      << "[gateway]\nid = 1\nlog_level = \"warn\"\n\n"
+      << "[broker]\nuri = \"" << broker_uri() << "\"\n"
+      << (options_.connect_timeout_ms > 0
+              ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
+              : std::string())
+      << "\n"
+      << "[udp]\nlisten = [\"127.0.0.1:" << port << "\"]\nreceive_buffer_bytes = 4194304\n\n"
+      << "[topics.predefined]\n\"1\" = \"bench/predefined\"\n\n"
+      << "[protocol]\nretry_interval_ms = 10000\nretry_count = 3\nmax_buffered_per_client = 1000\n";
   ++gateway_starts_;
   const std::string path = dir_ + "/gateway-" + std::to_string(gateway_starts_) + ".toml";
   gateway_log_ = dir_ + "/gateway-" + std::to_string(gateway_starts_) + ".log";
@@ -107,7 +112,8 @@ bool Rig::probe_gateway(int timeout_ms) const {
     std::array<std::uint8_t, 512> buf{};
     const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
     if (n > 0) {
-      const auto d = mqttsn::decode(std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)));
+      const auto d =
+          mqttsn::decode(std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)));
       const auto* m = std::get_if<mqttsn::Message>(&d);
       ready = m != nullptr && std::holds_alternative<mqttsn::GwInfo>(*m);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK) {

@@ -23,7 +23,7 @@ struct Options {
   // Count at the broker with a Paho C++ client instead of the raw MQTT socket. Off by default: in
   // one process Paho's shared threads serve the subscriber and the direct publishers alike, and
   // the subscriber became the bottleneck of both paths.
-  bool paho_subscriber = false;      // keep the temporary directory (configs, logs)
+  bool paho_subscriber = false;  // keep the temporary directory (configs, logs)
   bool wants(const std::string& name) const;
   double step_seconds() const { return duration_s > 0 ? duration_s : (quick ? 0.5 : 2.0); }
 };

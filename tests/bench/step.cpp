@@ -7,7 +7,8 @@
 namespace bench {
 
 StepTimes run_step(const StepSpec& spec, const std::function<bool(std::uint32_t)>& send,
-                   const std::function<void(int)>& service, const std::function<std::uint64_t()>& progress,
+                   const std::function<void(int)>& service,
+                   const std::function<std::uint64_t()>& progress,
                    const std::function<bool(std::uint64_t)>& settled) {
   StepTimes t;
   t.start_ns = now_ns();

@@ -4,9 +4,9 @@
 #include <chrono>
 #include <thread>
 
-#include "processes.hpp"
 #include "broker_clients.hpp"
 #include "mqttsn/codec.hpp"
+#include "processes.hpp"
 #include "scenarios.hpp"
 #include "stats.hpp"
 
@@ -25,7 +25,8 @@ std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& 
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const auto idle = read_proc(rig.gateway_pid());
   const std::size_t n = spec.n;
-  Fleet fleet(rig.gateway_address(), n, "st" + std::to_string(n) + (spec.interval_ns ? "p-" : "b-"));
+  Fleet fleet(rig.gateway_address(), n,
+              "st" + std::to_string(n) + (spec.interval_ns ? "p-" : "b-"));
   if (!fleet.ok()) return "storm: " + fleet.error() + " (raise the fd limit)";
   std::size_t answered = 0;
   std::size_t accepted = 0;
@@ -58,7 +59,8 @@ std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& 
   std::size_t next = 0;
   while (next < n) {
     const auto now = now_ns();
-    if (spec.interval_ns == 0 || now >= start + static_cast<std::int64_t>(next) * spec.interval_ns) {
+    if (spec.interval_ns == 0 ||
+        now >= start + static_cast<std::int64_t>(next) * spec.interval_ns) {
       fleet[next].request_ns = now_ns();
       fleet.send_raw(next, frames[next]);
       ++next;
@@ -69,8 +71,8 @@ std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& 
   const auto sent_end = now_ns();
   const std::int64_t quiet = (opt.quick ? 3 : 10) * 1'000'000'000LL;
   const std::int64_t limit = (opt.quick ? 15 : 60) * 1'000'000'000LL;
-  for (auto now = now_ns(); answered < n && now - std::max(last_answer, sent_end) < quiet &&
-                            now - start < limit;
+  for (auto now = now_ns();
+       answered < n && now - std::max(last_answer, sent_end) < quiet && now - start < limit;
        now = now_ns()) {
     fleet.poll(10, handler);
   }
@@ -81,8 +83,9 @@ std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& 
   }
   const auto lat = percentiles(std::move(latencies));
   results.storm.add({text(spec.mode), num(std::uint64_t{n}),
-                     num(static_cast<double>(sent_end - start) / 1e6, 1), num(std::uint64_t{accepted}),
-                     num(std::uint64_t{answered - accepted}), num(std::uint64_t{n - answered}),
+                     num(static_cast<double>(sent_end - start) / 1e6, 1),
+                     num(std::uint64_t{accepted}), num(std::uint64_t{answered - accepted}),
+                     num(std::uint64_t{n - answered}),
                      answered ? num(static_cast<double>(last_answer - start) / 1e6, 1) : text("-"),
                      num(lat.p50_ms, 2), num(lat.p99_ms, 2), num(lat.max_ms, 2), num(drops)});
   progress("storm " + spec.mode + " n=" + std::to_string(n) + ": " + std::to_string(accepted) +
@@ -135,11 +138,18 @@ void direct_storm(Rig& rig, std::size_t n, bool idle, bool wake, Results& result
   }
   const auto last = ok.empty() ? 0 : *std::max_element(ok.begin(), ok.end());
   const auto lat = percentiles(ok);
-  results.storm.add({text(wake ? "direct Paho burst, idle client + wake echo" : idle ? "direct Paho burst, 1 idle client" : "direct Paho burst"), num(std::uint64_t{n}), text("-"), num(std::uint64_t{ok.size()}),
+  results.storm.add({text(wake   ? "direct Paho burst, idle client + wake echo"
+                          : idle ? "direct Paho burst, 1 idle client"
+                                 : "direct Paho burst"),
+                     num(std::uint64_t{n}), text("-"), num(std::uint64_t{ok.size()}),
                      num(std::uint64_t{0}), num(std::uint64_t{n - ok.size()}),
-                     num(static_cast<double>(last) / 1e6, 1), num(lat.p50_ms, 2), num(lat.p99_ms, 2),
-                     num(lat.max_ms, 2), text("-")});
-  progress(std::string("direct Paho connect burst") + (wake ? " (idle client + wake echo)" : idle ? " (1 idle client)" : "") + " n=" + std::to_string(n) + ": p50 " + std::to_string(lat.p50_ms) + " ms");
+                     num(static_cast<double>(last) / 1e6, 1), num(lat.p50_ms, 2),
+                     num(lat.p99_ms, 2), num(lat.max_ms, 2), text("-")});
+  progress(std::string("direct Paho connect burst") +
+           (wake   ? " (idle client + wake echo)"
+            : idle ? " (1 idle client)"
+                   : "") +
+           " n=" + std::to_string(n) + ": p50 " + std::to_string(lat.p50_ms) + " ms");
 }
 
 }  // namespace
@@ -155,7 +165,8 @@ std::string run_storm(Rig& rig, const Options& opt, Results& results) {
   direct_storm(rig, direct_n, true, false, results);
   direct_storm(rig, direct_n, true, true, results);
   const std::size_t paced = opt.quick ? 200 : 2000;
-  if (auto err = storm(rig, opt, StormSpec{"paced 1/ms", paced, 1'000'000}, results); !err.empty()) {
+  if (auto err = storm(rig, opt, StormSpec{"paced 1/ms", paced, 1'000'000}, results);
+      !err.empty()) {
     return err;
   }
   rig.stop_gateway();

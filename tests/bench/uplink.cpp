@@ -7,8 +7,8 @@
 #include <functional>
 
 #include "broker_clients.hpp"
-#include "raw_mqtt.hpp"
 #include "processes.hpp"
+#include "raw_mqtt.hpp"
 #include "scenarios.hpp"
 #include "step.hpp"
 
@@ -39,15 +39,16 @@ struct Outcome {
 // One row of the uplink table from a finished step.
 Outcome record(Table& table, const std::string& path, std::size_t n, int qos, double rate,
                const StepTimes& t, Collector::Result r, std::uint64_t acked, std::uint64_t rejected,
-               const ProcStats& gw0, const ProcStats& gw1, const ProcStats& br0, const ProcStats& br1,
-               double seconds, std::uint64_t udp_drops) {
+               const ProcStats& gw0, const ProcStats& gw1, const ProcStats& br0,
+               const ProcStats& br1, double seconds, std::uint64_t udp_drops) {
   Outcome o;
   o.offered_rate = rate;
   const double wall = static_cast<double>(t.end_ns - t.start_ns) / 1e9;
   const double span = std::max(seconds, static_cast<double>(r.last_ns - t.start_ns) / 1e9);
   o.delivered_rate = r.received == 0 ? 0 : static_cast<double>(r.received) / span;
-  o.loss_pct = t.sent == 0 ? 0 : 100.0 * static_cast<double>(t.sent - std::min(t.sent, r.received)) /
-                                     static_cast<double>(t.sent);
+  o.loss_pct = t.sent == 0 ? 0
+                           : 100.0 * static_cast<double>(t.sent - std::min(t.sent, r.received)) /
+                                 static_cast<double>(t.sent);
   o.lossless = r.received >= t.sent && t.sent == t.offered && o.delivered_rate >= 0.95 * rate;
   o.saturated = o.delivered_rate < 0.9 * rate || o.loss_pct > 1.0 || t.sent < t.offered * 9 / 10;
   const auto lat = percentiles(std::move(r.latencies_ns));
@@ -117,15 +118,17 @@ Best gateway_ladder(Rig& rig, const Options& opt, Collector& collector, Fleet& f
         },
         [&](int wait_ms) { fleet.poll(wait_ms, handler); },
         [&] { return collector.received() + acked; },
-        [&](std::uint64_t sent) { return collector.received() >= sent && (qos == 0 || acked >= sent); });
+        [&](std::uint64_t sent) {
+          return collector.received() >= sent && (qos == 0 || acked >= sent);
+        });
     const auto gw1 = read_proc(rig.gateway_pid());
     const auto br1 = read_proc(rig.broker_pid());
-    const auto o = record(table, "gateway", n, qos, rate, t, collector.finish(), acked, rejected, gw0,
-                          gw1, br0, br1, opt.step_seconds(),
-                          udp_receive_buffer_errors() - drops0);
+    const auto o =
+        record(table, "gateway", n, qos, rate, t, collector.finish(), acked, rejected, gw0, gw1,
+               br0, br1, opt.step_seconds(), udp_receive_buffer_errors() - drops0);
     best.add(o);
-    progress("uplink gateway n=" + std::to_string(n) + " qos=" + std::to_string(qos) + " rate=" +
-             std::to_string(static_cast<int>(rate)) + " -> " +
+    progress("uplink gateway n=" + std::to_string(n) + " qos=" + std::to_string(qos) +
+             " rate=" + std::to_string(static_cast<int>(rate)) + " -> " +
              std::to_string(static_cast<int>(o.delivered_rate)) + " msg/s, loss " +
              std::to_string(o.loss_pct) + " %");
     if (o.saturated) break;
@@ -136,8 +139,10 @@ Best gateway_ladder(Rig& rig, const Options& opt, Collector& collector, Fleet& f
 // The same load straight to the broker; `publish`, `service` and `acked` say through which client.
 Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, const std::string& path,
                    std::size_t n, int qos, Table& table,
-                   const std::function<bool(std::size_t, const std::string&, const std::uint8_t*, std::size_t)>& publish,
-                   const std::function<void(int)>& service, const std::function<std::uint64_t()>& acked) {
+                   const std::function<bool(std::size_t, const std::string&, const std::uint8_t*,
+                                            std::size_t)>& publish,
+                   const std::function<void(int)>& service,
+                   const std::function<std::uint64_t()>& acked) {
   Best best;
   std::vector<std::string> topics;
   for (std::size_t i = 0; i < n; ++i) topics.push_back("bench/u/" + std::to_string(i));
@@ -164,12 +169,12 @@ Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, const std
         });
     const auto gw1 = read_proc(rig.gateway_pid());
     const auto br1 = read_proc(rig.broker_pid());
-    const auto o = record(table, path, n, qos, rate, t, collector.finish(), acked() - acked0, 0, gw0,
-                          gw1, br0, br1, opt.step_seconds(),
-                          udp_receive_buffer_errors() - drops0);
+    const auto o =
+        record(table, path, n, qos, rate, t, collector.finish(), acked() - acked0, 0, gw0, gw1, br0,
+               br1, opt.step_seconds(), udp_receive_buffer_errors() - drops0);
     best.add(o);
-    progress("uplink " + path + " n=" + std::to_string(n) + " qos=" + std::to_string(qos) + " rate=" +
-             std::to_string(static_cast<int>(rate)) + " -> " +
+    progress("uplink " + path + " n=" + std::to_string(n) + " qos=" + std::to_string(qos) +
+             " rate=" + std::to_string(static_cast<int>(rate)) + " -> " +
              std::to_string(static_cast<int>(o.delivered_rate)) + " msg/s, loss " +
              std::to_string(o.loss_pct) + " %");
     if (o.saturated) break;
@@ -177,14 +182,17 @@ Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, const std
   return best;
 }
 
-Cell ratio(double a, double b) { return b > 0 ? num(100.0 * a / b, 0) : text("-"); }
+Cell ratio(double a, double b) {
+  return b > 0 ? num(100.0 * a / b, 0) : text("-");
+}
 
 }  // namespace
 
 std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
   Collector collector(rig.broker_uri(), "bench-collector-" + std::to_string(getpid()));
-  const auto collector_error = opt.paho_subscriber ? collector.start("bench/u/+", 1)
-                                                   : collector.start_raw(rig.broker_port(), "bench/u/+", 1);
+  const auto collector_error = opt.paho_subscriber
+                                   ? collector.start("bench/u/+", 1)
+                                   : collector.start_raw(rig.broker_port(), "bench/u/+", 1);
   if (!collector_error.empty()) return collector_error;
   const std::vector<std::size_t> sizes =
       opt.quick ? std::vector<std::size_t>{1, 100} : std::vector<std::size_t>{1, 100, 1000};
@@ -201,18 +209,21 @@ std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
       const auto registered = register_fleet(fleet, "bench/u/", 60000);
       if (connected < n || registered < n) {
         return "uplink setup: " + std::to_string(connected) + " of " + std::to_string(n) +
-               " sensors connected, " + std::to_string(registered) + " registered; gateway log: " +
-               rig.gateway_log_tail();
+               " sensors connected, " + std::to_string(registered) +
+               " registered; gateway log: " + rig.gateway_log_tail();
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
       const auto busy = read_proc(rig.gateway_pid());
-      results.memory.add({text("uplink setup (connected + registered)"), num(std::uint64_t{n}),
-                          num(static_cast<double>(idle.rss_kb) / 1024, 1),
-                          num(static_cast<double>(busy.rss_kb) / 1024, 1),
-                          num(static_cast<double>(busy.rss_kb - std::min(busy.rss_kb, idle.rss_kb)) /
-                                  static_cast<double>(n), 1),
-                          num(std::uint64_t{idle.threads}), num(std::uint64_t{busy.threads})});
-      for (int qos = 0; qos <= 1; ++qos) gw[qos] = gateway_ladder(rig, opt, collector, fleet, qos, results.uplink);
+      results.memory.add(
+          {text("uplink setup (connected + registered)"), num(std::uint64_t{n}),
+           num(static_cast<double>(idle.rss_kb) / 1024, 1),
+           num(static_cast<double>(busy.rss_kb) / 1024, 1),
+           num(static_cast<double>(busy.rss_kb - std::min(busy.rss_kb, idle.rss_kb)) /
+                   static_cast<double>(n),
+               1),
+           num(std::uint64_t{idle.threads}), num(std::uint64_t{busy.threads})});
+      for (int qos = 0; qos <= 1; ++qos)
+        gw[qos] = gateway_ladder(rig, opt, collector, fleet, qos, results.uplink);
       disconnect_fleet(fleet);
     }
     {
@@ -221,9 +232,8 @@ std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
       for (int qos = 0; qos <= 1; ++qos) {
         direct[qos] = direct_ladder(
             rig, opt, collector, "direct Paho", n, qos, results.uplink,
-            [&](std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size) {
-              return pubs.publish(i, topic, data, size, qos);
-            },
+            [&](std::size_t i, const std::string& topic, const std::uint8_t* data,
+                std::size_t size) { return pubs.publish(i, topic, data, size, qos); },
             [](int wait_ms) {
               if (wait_ms > 0) std::this_thread::sleep_for(std::chrono::microseconds(500));
             },
@@ -232,20 +242,21 @@ std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
     }
     {
       RawPublishers pubs;
-      if (auto err = pubs.connect(rig.broker_port(), n, "raw" + std::to_string(n) + "-"); !err.empty()) return err;
+      if (auto err = pubs.connect(rig.broker_port(), n, "raw" + std::to_string(n) + "-");
+          !err.empty())
+        return err;
       for (int qos = 0; qos <= 1; ++qos) {
         raw[qos] = direct_ladder(
             rig, opt, collector, "direct raw", n, qos, results.uplink,
-            [&](std::size_t i, const std::string& topic, const std::uint8_t* data, std::size_t size) {
-              return pubs.publish(i, topic, data, size, qos);
-            },
+            [&](std::size_t i, const std::string& topic, const std::uint8_t* data,
+                std::size_t size) { return pubs.publish(i, topic, data, size, qos); },
             [&](int wait_ms) { pubs.poll(wait_ms); }, [&] { return pubs.acked(); });
       }
     }
     for (int qos = 0; qos <= 1; ++qos) {
       results.uplink_summary.add({num(std::uint64_t{n}), num(std::uint64_t(qos)), num(gw[qos].peak),
-                                  num(gw[qos].lossless), num(direct[qos].peak), num(direct[qos].lossless),
-                                  ratio(gw[qos].peak, direct[qos].peak),
+                                  num(gw[qos].lossless), num(direct[qos].peak),
+                                  num(direct[qos].lossless), ratio(gw[qos].peak, direct[qos].peak),
                                   ratio(gw[qos].lossless, direct[qos].peak), num(raw[qos].peak),
                                   ratio(gw[qos].peak, raw[qos].peak)});
     }

@@ -128,7 +128,8 @@ rssi_min = -80
     CHECK(has_error(gw::parse_config("[gateway]\nlog_level = \"loud\"\n"), "gateway.log_level"));
     CHECK(has_error(gw::parse_config("[broker]\nmode = \"aggregating\"\n"), "broker.mode"));
     CHECK(has_error(gw::parse_config("[broker]\nuri = \"127.0.0.1:1883\"\n"), "broker.uri"));
-    CHECK(has_error(gw::parse_config("[udp]\nlisten = [\"localhost\"]\n"), "udp.listen: bad address"));
+    CHECK(has_error(gw::parse_config("[udp]\nlisten = [\"localhost\"]\n"),
+                    "udp.listen: bad address"));
     CHECK(has_error(gw::parse_config("[udp]\nadvertise_to = [\"1.2.3.4:99999\"]\n"),
                     "udp.advertise_to: bad address"));
     CHECK(has_error(gw::parse_config("[protocol]\nadvertise_interval_s = 70000\n"),

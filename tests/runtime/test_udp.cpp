@@ -24,19 +24,19 @@ void echo_round_trip(const std::string& any_addr) {
   transport::UdpTransport* server_ptr = nullptr;
   transport::UdpTransport* client_ptr = nullptr;
 
-  transport::UdpTransport server(&loop, [&](const transport::PeerAddress& from,
-                                            std::span<const std::uint8_t> b) {
-    at_server.push_back({from, {b.begin(), b.end()}});
-    server_ptr->send(from, b);
-  });
-  transport::UdpTransport client(&loop, [&](const transport::PeerAddress& from,
-                                            std::span<const std::uint8_t> b) {
-    at_client.push_back({from, {b.begin(), b.end()}});
-    if (at_client.size() == 3) {
-      server_ptr->close();
-      client_ptr->close();
-    }
-  });
+  transport::UdpTransport server(
+      &loop, [&](const transport::PeerAddress& from, std::span<const std::uint8_t> b) {
+        at_server.push_back({from, {b.begin(), b.end()}});
+        server_ptr->send(from, b);
+      });
+  transport::UdpTransport client(
+      &loop, [&](const transport::PeerAddress& from, std::span<const std::uint8_t> b) {
+        at_client.push_back({from, {b.begin(), b.end()}});
+        if (at_client.size() == 3) {
+          server_ptr->close();
+          client_ptr->close();
+        }
+      });
   server_ptr = &server;
   client_ptr = &client;
 
@@ -107,19 +107,23 @@ TEST_SUITE("runtime") {
     CHECK_FALSE(transport::parse_udp_address("1.2.3.4:"));
   }
 
-  TEST_CASE("udp: loopback send and receive, IPv4") { echo_round_trip("127.0.0.1:0"); }
-  TEST_CASE("udp: loopback send and receive, IPv6") { echo_round_trip("[::1]:0"); }
+  TEST_CASE("udp: loopback send and receive, IPv4") {
+    echo_round_trip("127.0.0.1:0");
+  }
+  TEST_CASE("udp: loopback send and receive, IPv6") {
+    echo_round_trip("[::1]:0");
+  }
 
   TEST_CASE("udp: [::]:p and 0.0.0.0:p share a port; broadcast goes to advertise_to") {
     uv_loop_t loop;
     REQUIRE(uv_loop_init(&loop) == 0);
     std::vector<std::vector<std::uint8_t>> got;
     std::function<void()> done;
-    transport::UdpTransport listener(&loop, [&](const transport::PeerAddress&,
-                                                std::span<const std::uint8_t> b) {
-      got.emplace_back(b.begin(), b.end());
-      if (got.size() == 2) done();
-    });
+    transport::UdpTransport listener(
+        &loop, [&](const transport::PeerAddress&, std::span<const std::uint8_t> b) {
+          got.emplace_back(b.begin(), b.end());
+          if (got.size() == 2) done();
+        });
     transport::UdpOptions lo;
     lo.listen = {"127.0.0.1:0"};
     REQUIRE(listener.start(lo) == "");

@@ -49,7 +49,8 @@ std::optional<PeerAddress> parse_udp_address(std::string_view text) {
     port_text = text.substr(colon + 1);
   }
   unsigned port = 0;
-  const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (ec != std::errc{} || end != port_text.data() + port_text.size() || port > 65535 ||
       port_text.empty())
     return std::nullopt;
@@ -107,8 +108,7 @@ std::string UdpTransport::start(const UdpOptions& options) {
     s->family = family_of(*addr);
     s->buffer.resize(kDatagramsPerRead * kMaxDatagram);
     s->handle.data = s.get();
-    int rc = uv_udp_init_ex(loop_, &s->handle,
-                            static_cast<unsigned>(s->family) | UV_UDP_RECVMMSG);
+    int rc = uv_udp_init_ex(loop_, &s->handle, static_cast<unsigned>(s->family) | UV_UDP_RECVMMSG);
     if (rc != 0) return "udp.listen " + text + ": " + uv_strerror(rc);
     s->open = true;
     ++open_handles_;
@@ -122,8 +122,8 @@ std::string UdpTransport::start(const UdpOptions& options) {
     if (rc != 0) return "udp.listen " + text + ": " + uv_strerror(rc);
 
     if (options.receive_buffer_bytes > 0) {
-      const int wanted = static_cast<int>(
-          std::min<std::size_t>(options.receive_buffer_bytes, 1u << 30));
+      const int wanted =
+          static_cast<int>(std::min<std::size_t>(options.receive_buffer_bytes, 1u << 30));
       uv_os_fd_t fd{};
       // SO_RCVBUFFORCE passes the rmem_max cap when we may (CAP_NET_ADMIN); else the normal way.
       if (uv_fileno(reinterpret_cast<uv_handle_t*>(&raw->handle), &fd) != 0 ||
@@ -138,7 +138,8 @@ std::string UdpTransport::start(const UdpOptions& options) {
           "udp " + text + ": receive buffer " + std::to_string(granted) + " bytes (asked " +
               std::to_string(wanted) + ")");
     }
-    if (raw->family == AF_INET && !options.advertise_to.empty()) uv_udp_set_broadcast(&raw->handle, 1);
+    if (raw->family == AF_INET && !options.advertise_to.empty())
+      uv_udp_set_broadcast(&raw->handle, 1);
     rc = uv_udp_recv_start(&raw->handle, &UdpTransport::on_alloc, &UdpTransport::on_recv);
     if (rc != 0) return "udp.listen " + text + ": " + uv_strerror(rc);
   }
@@ -181,9 +182,9 @@ void UdpTransport::on_recv(uv_udp_t* h, ssize_t nread, const uv_buf_t* buf, cons
   ++self.counters_.received;
   if (!self.on_receive_) return;
   const PeerAddress peer = from_sockaddr(addr, s->index);
-  self.on_receive_(peer, std::span<const std::uint8_t>(
-                             reinterpret_cast<const std::uint8_t*>(buf->base),
-                             static_cast<std::size_t>(nread)));
+  self.on_receive_(peer,
+                   std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(buf->base),
+                                                 static_cast<std::size_t>(nread)));
 }
 
 UdpTransport::Socket* UdpTransport::socket_for(const PeerAddress& to) {
@@ -248,8 +249,7 @@ std::vector<std::string> UdpTransport::local_addresses() const {
   for (const auto& s : sockets_) {
     sockaddr_storage ss{};
     int len = sizeof ss;
-    if (!s->open ||
-        uv_udp_getsockname(&s->handle, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    if (!s->open || uv_udp_getsockname(&s->handle, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
       out.emplace_back();
       continue;
     }

@@ -32,7 +32,7 @@ std::optional<PeerAddress> parse_udp_address(std::string_view text);
 
 struct UdpCounters {
   std::uint64_t received = 0;
-  std::uint64_t truncated = 0;      // larger than the receive buffer: dropped
+  std::uint64_t truncated = 0;  // larger than the receive buffer: dropped
   std::uint64_t receive_errors = 0;
   std::uint64_t sent = 0;
   std::uint64_t send_errors = 0;
@@ -51,7 +51,8 @@ class UdpTransport final : public Transport {
   // Binds every listen address and starts receiving. Returns an error text (empty on success);
   // on error the sockets opened so far stay open until close().
   std::string start(const UdpOptions& options);
-  // Stops receiving and closes the sockets; they are gone once the loop has run their close callbacks.
+  // Stops receiving and closes the sockets; they are gone once the loop has run their close
+  // callbacks.
   void close();
   bool closed() const noexcept { return open_handles_ == 0; }
 
