@@ -26,6 +26,11 @@
 
 namespace {
 
+std::string status_prefix(const gw::Config& c) {
+  return c.status.topic_prefix.empty() ? "mqttsn-gateway/" + std::to_string(c.gateway.id)
+                                       : c.status.topic_prefix;
+}
+
 gw::RuntimeOptions runtime_options(const gw::Config& c,
                                    const std::shared_ptr<gw::PredefinedTopics>& predefined) {
   gw::RuntimeOptions o;
@@ -40,6 +45,11 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.advertise_interval = std::chrono::seconds(c.protocol.advertise_interval_s);
   o.parked_session_expiry = std::chrono::seconds(c.protocol.parked_session_expiry_s);
   o.max_parked_sessions = static_cast<std::size_t>(c.protocol.max_parked_sessions);
+  if (c.status.enabled) {
+    const std::string offline = "{\"online\": false}";
+    o.gateway_will =
+        gw::Will{status_prefix(c) + "/status", gw::Bytes(offline.begin(), offline.end()), 1, true};
+  }
   return o;
 }
 
@@ -252,9 +262,7 @@ int main(int argc, char** argv) {
       // Listening: ready whether or not the broker is up yet (the runtime keeps retrying it).
       app.notifier.ready();
       if (config.status.enabled) {
-        const std::string prefix = config.status.topic_prefix.empty()
-                                       ? "mqttsn-gateway/" + std::to_string(config.gateway.id)
-                                       : config.status.topic_prefix;
+        const std::string prefix = status_prefix(config);
         app.status = std::make_unique<gw::StatusPublisher>(
             &loop, app.runtime, prefix, std::chrono::seconds(config.status.interval_s));
         app.status->start();

@@ -87,7 +87,7 @@ std::string Runtime::start() {
   gateway_client_ =
       UpstreamClient::create(options_.upstream, options_.gateway_client_id, 0, mailbox_, error);
   if (!gateway_client_) return "broker.uri: " + error;
-  gateway_client_->connect(true, 60, std::nullopt);
+  gateway_client_->connect(true, 60, options_.gateway_will);
   const auto period =
       static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());
   uv_timer_start(
@@ -307,6 +307,7 @@ void Runtime::send(const SensorAddress& to, const mqttsn::Message& msg) {
       return;
     }
   }
+  ++counters_.datagrams_out;
   t->send(to.peer, bytes);
 }
 
@@ -642,7 +643,7 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
         [](uv_timer_t* t) {
           auto* self = static_cast<Runtime*>(t->data);
           if (self->gateway_client_ && !self->stopping_)
-            self->gateway_client_->connect(true, 60, std::nullopt);
+            self->gateway_client_->connect(true, 60, self->options_.gateway_will);
         },
         static_cast<std::uint64_t>(kGatewayClientRetry.count()), 0);
   } else if (const auto* l = std::get_if<ev::UpstreamLost>(&e)) {

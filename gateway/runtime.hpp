@@ -37,10 +37,14 @@ struct RuntimeOptions {
   // (the oldest goes first). Zero expiry: none are kept.
   std::chrono::seconds parked_session_expiry{3600};
   std::size_t max_parked_sessions = 10000;
+  // MQTT will of the shared gateway client: the retained offline status, so a gateway that dies
+  // shows as offline (set when status topics are on).
+  std::optional<Will> gateway_will;
 };
 
 struct RuntimeCounters {
   std::uint64_t datagrams = 0;
+  std::uint64_t datagrams_out = 0;  // handed to a transport
   std::uint64_t malformed = 0;
   std::uint64_t unknown_sender = 0;  // answered with DISCONNECT
   std::uint64_t sessions_created = 0;

@@ -77,6 +77,7 @@ std::string StatusPublisher::status_json() const {
          ", \"asleep\": " + num(n.asleep) + ", \"awake\": " + num(n.awake) +
          ", \"connecting\": " + num(n.connecting) + "}, \"by_transport\": {\"udp\": " + num(n.udp) +
          ", \"ble\": " + num(n.ble) + "}, \"messages\": {\"in\": " + num(c.datagrams) +
+         ", \"out\": " + num(c.datagrams_out) +
          "}, \"drops\": {\"qos_m1\": " + num(c.qos_m1_dropped) +
          ", \"unknown_sender\": " + num(c.unknown_sender) +
          ", \"encode_error\": " + num(c.encode_errors) + "}, \"malformed\": " + num(c.malformed) +

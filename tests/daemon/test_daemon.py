@@ -223,6 +223,7 @@ def test_status_topics_after_known_traffic(broker, tmp_path):
         assert st["by_transport"] == {"udp": 1, "ble": 0}
         assert st["sensors"] == {"active": 1, "asleep": 0, "awake": 0, "connecting": 0}
         assert st["malformed"] == 0 and st["uptime_s"] >= 0
+        assert st["messages"]["out"] >= 2, st  # CONNACK and REGACK at least
         # Published right after <prefix>/status in the same tick.
         assert wait_until(lambda: latest("mqttsn-gateway/9/sensors/status-sensor"), 5), [(m.topic, m.payload) for m in obs.messages]
         sensor = json.loads(latest("mqttsn-gateway/9/sensors/status-sensor"))
@@ -246,4 +247,35 @@ def test_status_topics_after_known_traffic(broker, tmp_path):
         assert late.on("mqttsn-gateway/9/status")[0].retain
     finally:
         late.close()
+        obs.close()
+
+
+def test_killed_gateway_shows_offline_through_its_will(broker, tmp_path):
+    """A gateway that dies without a clean stop is shown offline by the broker (the shared
+    client's MQTT will), not left "online" for ever."""
+    import json
+    os.makedirs(tmp_path / "gw")
+    gw = Gateway(broker.uri, workdir=str(tmp_path / "gw"), gw_id=11)
+    with open(gw.config, "a") as f:
+        f.write("\n[status]\ninterval_s = 1\n")
+    obs = Observer(broker.port)
+    obs.subscribe("mqttsn-gateway/11/status")
+    gw.start()
+    try:
+        assert wait_until(lambda: any(json.loads(m.payload).get("online") is True
+                                      for m in obs.on("mqttsn-gateway/11/status")), 10)
+        gw.proc.send_signal(signal.SIGKILL)
+        gw.proc.wait(timeout=5)
+        # The broker notices the dead TCP connection at once (RST) and publishes the will.
+        assert wait_until(lambda: json.loads(obs.on("mqttsn-gateway/11/status")[-1].payload)
+                          == {"online": False}, 10), obs.on("mqttsn-gateway/11/status")[-1:]
+        late = Observer(broker.port)
+        try:
+            late.subscribe("mqttsn-gateway/11/status")
+            assert wait_until(lambda: late.on("mqttsn-gateway/11/status"), 5)
+            assert json.loads(late.on("mqttsn-gateway/11/status")[0].payload) == {"online": False}
+            assert late.on("mqttsn-gateway/11/status")[0].retain
+        finally:
+            late.close()
+    finally:
         obs.close()
