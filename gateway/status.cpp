@@ -26,24 +26,6 @@ std::string quoted(const std::string& s) {
   return out + "\"";
 }
 
-const char* state_name(SessionState s) {
-  switch (s) {
-    case SessionState::Connecting:
-      return "connecting";
-    case SessionState::Active:
-      return "active";
-    case SessionState::Asleep:
-      return "asleep";
-    case SessionState::Awake:
-      return "awake";
-    case SessionState::Lost:
-      return "lost";
-    case SessionState::Disconnected:
-      return "disconnected";
-  }
-  return "unknown";
-}
-
 std::string num(std::uint64_t n) {
   return std::to_string(n);
 }
@@ -91,7 +73,7 @@ void StatusPublisher::tick() {
   for (const SensorView& s : ServiceHooks::sensors(runtime_)) {
     seen.insert(s.client_id);
     ServiceHooks::publish(runtime_, prefix_ + "/sensors/" + s.client_id,
-                          std::string("{\"state\": \"") + state_name(s.state) +
+                          std::string("{\"state\": \"") + to_string(s.state) +
                               "\", \"transport\": \"" +
                               (s.transport == transport::Kind::Ble ? "ble" : "udp") +
                               "\", \"address\": " + quoted(s.address) + "}",

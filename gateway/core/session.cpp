@@ -31,7 +31,9 @@ bool valid_will(const mqttsn::Flags& f, const std::string& topic) {
   return f.qos != mqttsn::QoS::MinusOne && mqttsn::valid_topic_name(topic);
 }
 
-const char* state_name(SessionState s) {
+}  // namespace
+
+const char* to_string(SessionState s) noexcept {
   switch (s) {
     case SessionState::Connecting:
       return "connecting";
@@ -48,8 +50,6 @@ const char* state_name(SessionState s) {
   }
   return "?";
 }
-
-}  // namespace
 
 Session::Session(SessionConfig config, TimePoint now)
     : config_(std::move(config)),
@@ -90,7 +90,7 @@ Actions Session::on_packet(const mqttsn::Message& msg, TimePoint now) {
     // Asleep: the client must wake (PINGREQ) or CONNECT first; Connecting: no CONNACK yet.
     log(out, LogLevel::Warn,
         who() + std::string(mqttsn::to_string(mqttsn::type_of(msg))) + " while " +
-            state_name(state_) + ", ignored");
+            to_string(state_) + ", ignored");
   } else if (const auto* r = std::get_if<mqttsn::Register>(&msg)) {
     on_register(*r, out);
   } else if (const auto* p = std::get_if<mqttsn::Publish>(&msg)) {
@@ -228,7 +228,7 @@ void Session::on_connect(const mqttsn::Connect& c, TimePoint now, Actions& out) 
   client_id_ = c.client_id;
   if (state_ != SessionState::Connecting)
     log(out, LogLevel::Info,
-        who() + "CONNECT while " + state_name(state_) + ": connection set up again");
+        who() + "CONNECT while " + to_string(state_) + ": connection set up again");
   park_in_flight();
   state_ = SessionState::Connecting;
   sleep_s_.reset();

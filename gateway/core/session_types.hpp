@@ -126,6 +126,8 @@ using Actions = std::vector<Action>;
 // §6.14 client states as the gateway sees them, plus Connecting (CONNECT received, will flow or
 // upstream connect not finished).
 enum class SessionState : std::uint8_t { Connecting, Active, Asleep, Awake, Lost, Disconnected };
+// "connecting", "active", ... (logs and status topics).
+const char* to_string(SessionState s) noexcept;
 
 struct SessionConfig {
   std::chrono::milliseconds retry_interval{10000};     // Tretry
