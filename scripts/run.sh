@@ -10,7 +10,7 @@ config=${1:-scripts/quickstart.toml}
 
 bash scripts/deps.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build -j"$(nproc)" gateway/mqttsn-gateway
+ninja -C build -j"$(nproc)" gateway/mqttsn-gateway gateway/tools/mqttsn-pub gateway/tools/mqttsn-sub
 
 broker_pid=
 if [ $# -eq 0 ] && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
