@@ -189,6 +189,19 @@ def test_journal_format_under_systemd(broker, tmp_path, monkeypatch):
     assert any(l.startswith("<6>") and "journal-sensor" in l for l in lines), lines
 
 
+def assert_retained_offline(port, topic):
+    """A subscriber that arrives now is handed the retained {"online": false} on `topic`."""
+    import json
+    late = Observer(port)
+    try:
+        late.subscribe(topic)
+        assert wait_until(lambda: late.on(topic), 5)
+        assert json.loads(late.on(topic)[0].payload) == {"online": False}
+        assert late.on(topic)[0].retain
+    finally:
+        late.close()
+
+
 def test_status_topics_after_known_traffic(broker, tmp_path):
     import json
     os.makedirs(tmp_path / "gw")
@@ -239,14 +252,9 @@ def test_status_topics_after_known_traffic(broker, tmp_path):
     # Clean stop: offline is published (retained).
     assert wait_until(lambda: obs.on("mqttsn-gateway/9/status")
                       and json.loads(obs.on("mqttsn-gateway/9/status")[-1].payload) == {"online": False}, 5)
-    late = Observer(broker.port)
     try:
-        late.subscribe("mqttsn-gateway/9/status")
-        assert wait_until(lambda: late.on("mqttsn-gateway/9/status"), 5)
-        assert json.loads(late.on("mqttsn-gateway/9/status")[0].payload) == {"online": False}
-        assert late.on("mqttsn-gateway/9/status")[0].retain
+        assert_retained_offline(broker.port, "mqttsn-gateway/9/status")
     finally:
-        late.close()
         obs.close()
 
 
@@ -269,13 +277,6 @@ def test_killed_gateway_shows_offline_through_its_will(broker, tmp_path):
         # The broker notices the dead TCP connection at once (RST) and publishes the will.
         assert wait_until(lambda: json.loads(obs.on("mqttsn-gateway/11/status")[-1].payload)
                           == {"online": False}, 10), obs.on("mqttsn-gateway/11/status")[-1:]
-        late = Observer(broker.port)
-        try:
-            late.subscribe("mqttsn-gateway/11/status")
-            assert wait_until(lambda: late.on("mqttsn-gateway/11/status"), 5)
-            assert json.loads(late.on("mqttsn-gateway/11/status")[0].payload) == {"online": False}
-            assert late.on("mqttsn-gateway/11/status")[0].retain
-        finally:
-            late.close()
+        assert_retained_offline(broker.port, "mqttsn-gateway/11/status")
     finally:
         obs.close()
