@@ -16,6 +16,7 @@
 #include "gateway/runtime.hpp"
 #include "gateway/status.hpp"
 #include "transports/udp/udp_transport.hpp"
+#include "util/limited_log.hpp"
 #ifdef MQTTSN_WITH_BLE
 #include "transports/ble/ble_transport.hpp"
 #endif
@@ -64,6 +65,7 @@ struct App {
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   uv_signal_t sighup{};
+  uv_timer_t log_timer{};  // reports suppressed log lines once their window is over
   gw::Notifier notifier;
   std::unique_ptr<gw::StatusPublisher> status;
   // What SIGHUP compares against and edits.
@@ -113,6 +115,12 @@ struct App {
     if (!log_level_pinned)
       spdlog::set_level(spdlog::level::from_str(fresh.config.gateway.log_level));
     gw::apply_predefined(*predefined, fresh.config.predefined_topics);
+    std::string ble_error;
+#ifdef MQTTSN_WITH_BLE
+    if (ble) ble_error = ble->set_allow(fresh.config.ble.allow);
+#endif
+    if (!ble_error.empty())
+      spdlog::error("reload: {}; the old [ble] allow stays in force", ble_error);
     for (const auto& key : plan.ignored)
       spdlog::warn("reload: {} changed: needs a restart, not applied", key);
     std::string what;
@@ -121,6 +129,7 @@ struct App {
     // Keys that need a restart keep their running value, so the next comparison stays honest.
     config.gateway.log_level = fresh.config.gateway.log_level;
     config.predefined_topics = fresh.config.predefined_topics;
+    if (ble_error.empty()) config.ble.allow = fresh.config.ble.allow;
   }
 
   void shutdown() {
@@ -131,6 +140,8 @@ struct App {
     if (status) status->stop();  // before the runtime disconnects the gateway client
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sighup)))
       uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
+    if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&log_timer)))
+      uv_close(reinterpret_cast<uv_handle_t*>(&log_timer), nullptr);
     udp.close();
 #ifdef MQTTSN_WITH_BLE
     if (ble) ble->stop([] {});
@@ -210,6 +221,9 @@ int main(int argc, char** argv) {
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     uv_signal_start(&app.sighup, on_sighup, SIGHUP);
+    uv_timer_init(&loop, &app.log_timer);
+    uv_timer_start(
+        &app.log_timer, [](uv_timer_t*) { util::report_suppressed(); }, 1000, 1000);
 
     std::string error;
     if (config.udp.enabled) {
@@ -265,11 +279,22 @@ int main(int argc, char** argv) {
         const std::string prefix = status_prefix(config);
         app.status = std::make_unique<gw::StatusPublisher>(
             &loop, app.runtime, prefix, std::chrono::seconds(config.status.interval_s));
+#ifdef MQTTSN_WITH_BLE
+        if (app.ble) {
+          app.status->set_link_info([&app] {
+            std::map<std::string, gw::StatusPublisher::LinkInfo> out;
+            for (const auto& d : app.ble->devices())
+              out["ble:" + d.address] = gw::StatusPublisher::LinkInfo{d.rssi, d.mtu};
+            return out;
+          });
+        }
+#endif
         app.status->start();
         spdlog::info("status topics under {}/ every {} s", prefix, config.status.interval_s);
       }
     }
     uv_run(&loop, UV_RUN_DEFAULT);
+    util::report_suppressed(true);
     spdlog::info("stopped: {} datagrams, {} malformed, {} sessions, udp send errors {}",
                  app.runtime.counters().datagrams, app.runtime.counters().malformed,
                  app.runtime.counters().sessions_created, app.udp.counters().send_errors);

@@ -1,5 +1,6 @@
 #include "gateway/reload.hpp"
 
+#include <algorithm>
 #include <cstddef>
 
 namespace gw {
@@ -23,8 +24,17 @@ ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) 
     if (renamed > 0) s += " ~" + std::to_string(renamed);
     p.changes.push_back(std::move(s));
   }
+  if (o.ble.allow != n.ble.allow) {
+    // Addresses as written; the BLE transport compares them normalized and logs the details.
+    const auto count_missing = [](const auto& from, const auto& in) {
+      return std::count_if(from.begin(), from.end(), [&](const std::string& a) {
+        return std::find(in.begin(), in.end(), a) == in.end();
+      });
+    };
+    p.changes.push_back("ble.allow: +" + std::to_string(count_missing(n.ble.allow, o.ble.allow)) +
+                        " -" + std::to_string(count_missing(o.ble.allow, n.ble.allow)));
+  }
   // Everything else is read at start only.
-  if (o.ble.allow != n.ble.allow) p.ignored.push_back("ble.allow");
   if (o.gateway.id != n.gateway.id) p.ignored.push_back("gateway.id");
   if (o.broker.uri != n.broker.uri) p.ignored.push_back("broker.uri");
   if (o.udp.listen != n.udp.listen) p.ignored.push_back("udp.listen");

@@ -8,6 +8,7 @@
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"
+#include "util/limited_log.hpp"
 
 namespace gw {
 
@@ -25,8 +26,6 @@ constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
 constexpr auto kBurialDelay = std::chrono::milliseconds(500);
 // A wake-up message every millisecond while an upstream CONNECT is under way (see wake_upstream()).
 constexpr std::uint64_t kWakePeriodMs = 1;
-constexpr unsigned kMalformedLogsPerWindow = 10;
-constexpr auto kMalformedLogWindow = std::chrono::seconds(10);
 
 std::string hex(const std::string& bytes) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -105,16 +104,9 @@ void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const st
   auto result = mqttsn::decode(bytes);
   if (auto* failure = std::get_if<mqttsn::DecodeFailure>(&result)) {
     ++counters_.malformed;
-    if (now - malformed_log_window_ > kMalformedLogWindow) {
-      if (malformed_logged_in_window_ > kMalformedLogsPerWindow)
-        spdlog::warn("{} more malformed datagrams not logged",
-                     malformed_logged_in_window_ - kMalformedLogsPerWindow);
-      malformed_log_window_ = now;
-      malformed_logged_in_window_ = 0;
-    }
-    if (++malformed_logged_in_window_ <= kMalformedLogsPerWindow)
-      spdlog::warn("malformed datagram from {} ({} bytes): {}", transport::to_string(from),
-                   bytes.size(), mqttsn::to_string(*failure));
+    util::log_limited("malformed datagram", spdlog::level::warn,
+                      "malformed datagram from {} ({} bytes): {}", transport::to_string(from),
+                      bytes.size(), mqttsn::to_string(*failure));
     return;
   }
   auto& msg = std::get<mqttsn::Message>(result);
@@ -153,7 +145,9 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
     if (auto it = by_client_id_.find(ping->client_id); it != by_client_id_.end()) {
       e = find(it->second);
       if (e != nullptr && e->address != from) {
-        spdlog::info("session {}: wakes up from new address {}", describe(*e), address_text(from));
+        util::log_limited("session takeover", spdlog::level::info,
+                          "session {}: wakes up from new address {}", describe(*e),
+                          address_text(from));
         bind(*e, from);
       }
     }
@@ -162,11 +156,13 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
   }
   if (e == nullptr) {
     ++counters_.unknown_sender;
-    spdlog::debug("{} from unknown sender {}: answering DISCONNECT", to_string(type_of(msg)),
-                  address_text(from));
+    util::log_limited("unknown sender", spdlog::level::debug,
+                      "{} from unknown sender {}: answering DISCONNECT", to_string(type_of(msg)),
+                      address_text(from));
     send(from, Disconnect{});
     return;
   }
+  e->last_seen = now;
   carry_out(*e, e->session.on_packet(msg, now), now);
 }
 
@@ -177,7 +173,8 @@ void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& m
   if (e != nullptr) {
     if (e->address != from) {
       ++counters_.takeovers;
-      spdlog::info("session {}: taken over from {}", describe(*e), address_text(from));
+      util::log_limited("session takeover", spdlog::level::info, "session {}: taken over from {}",
+                        describe(*e), address_text(from));
       bind(*e, from);
     }
   } else if (try_resume(from, msg, now)) {
@@ -185,6 +182,7 @@ void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& m
   } else {
     e = &new_session(from, c.client_id, now);
   }
+  e->last_seen = now;
   carry_out(*e, e->session.on_packet(msg, now), now);
 }
 
@@ -198,7 +196,7 @@ Runtime::Entry& Runtime::new_session(const SensorAddress& from, const std::strin
   by_client_id_[client_id] = id;
   bind(e, from);
   ++counters_.sessions_created;
-  spdlog::info("session {}: new", describe(e));
+  util::log_limited("session new", spdlog::level::info, "session {}: new", describe(e));
   return e;
 }
 
@@ -224,7 +222,9 @@ bool Runtime::try_resume(const SensorAddress& from, const mqttsn::Message& msg, 
   sessions_.emplace(e.id, std::move(entry));
   by_client_id_[e.client_id] = e.id;
   bind(e, from);
-  spdlog::info("session {}: resumed (CleanSession=false)", describe(e));
+  e.last_seen = now;
+  util::log_limited("session new", spdlog::level::info, "session {}: resumed (CleanSession=false)",
+                    describe(e));
   carry_out(e, std::move(actions), now);
   return true;
 }
@@ -247,8 +247,10 @@ void Runtime::handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publ
   }
   if (topic.empty() || !gateway_client_ || !broker_up_) {
     ++counters_.qos_m1_dropped;
-    spdlog::debug("QoS -1 PUBLISH from {} dropped (topic id {} {}, broker {})", address_text(from),
-                  p.topic_id, mqttsn::to_string(p.flags.topic_id_type), broker_up_ ? "up" : "down");
+    util::log_limited("qos -1 dropped", spdlog::level::debug,
+                      "QoS -1 PUBLISH from {} dropped (topic id {} {}, broker {})",
+                      address_text(from), p.topic_id, mqttsn::to_string(p.flags.topic_id_type),
+                      broker_up_ ? "up" : "down");
     return;
   }
   ++counters_.qos_m1_forwarded;
@@ -259,8 +261,9 @@ void Runtime::bind(Entry& e, const SensorAddress& to) {
   unbind(e);
   if (auto it = by_address_.find(to); it != by_address_.end() && it->second != e.id) {
     if (Entry* other = find(it->second)) {
-      spdlog::info("session {}: its address now belongs to ClientId {}", describe(*other),
-                   mqttsn::printable(e.client_id));
+      util::log_limited("session takeover", spdlog::level::info,
+                        "session {}: its address now belongs to ClientId {}", describe(*other),
+                        mqttsn::printable(e.client_id));
       other->address.reset();
     }
   }
@@ -380,7 +383,9 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
                                  : a.level == LogLevel::Info ? spdlog::level::info
                                  : a.level == LogLevel::Warn ? spdlog::level::warn
                                                              : spdlog::level::err;
-              spdlog::log(level, "session {}: {}", describe(e), a.text);
+              // Peers can provoke these at will (protocol errors): limited like the rest.
+              util::log_limited(level >= spdlog::level::warn ? "session protocol" : "session event",
+                                level, "session {}: {}", describe(e), a.text);
             },
         },
         action);
@@ -403,7 +408,8 @@ void Runtime::publish_will_via_gateway(const Entry& e, const act::PublishUpstrea
 
 void Runtime::end_session(Entry& e, bool lost) {
   ++counters_.sessions_ended;
-  spdlog::info("session {}: ended ({})", describe(e), lost ? "lost" : "disconnected");
+  util::log_limited("session ended", spdlog::level::info, "session {}: ended ({})", describe(e),
+                    lost ? "lost" : "disconnected");
   unbind(e);
   if (auto it = by_client_id_.find(e.client_id); it != by_client_id_.end() && it->second == e.id)
     by_client_id_.erase(it);
@@ -603,11 +609,14 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
   const auto now = Clock::now();
   auto& upstream_event = std::get<UpstreamEvent>(event.what);
   if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&upstream_event))
-    spdlog::warn("session {}: upstream connect failed: {}", describe(*e), f->reason);
+    util::log_limited("upstream connect failed", spdlog::level::warn,
+                      "session {}: upstream connect failed: {}", describe(*e), f->reason);
   else if (const auto* l = std::get_if<ev::UpstreamLost>(&upstream_event))
-    spdlog::warn("session {}: upstream lost: {}", describe(*e), l->reason);
+    util::log_limited("upstream lost", spdlog::level::warn, "session {}: upstream lost: {}",
+                      describe(*e), l->reason);
   else if (std::holds_alternative<ev::UpstreamConnected>(upstream_event))
-    spdlog::debug("session {}: upstream connected", describe(*e));
+    util::log_limited("session event", spdlog::level::debug, "session {}: upstream connected",
+                      describe(*e));
   if (std::holds_alternative<ev::UpstreamConnected>(upstream_event) ||
       std::holds_alternative<ev::UpstreamConnectFailed>(upstream_event))
     connect_finished(e->id);
@@ -762,7 +771,7 @@ std::vector<SensorView> ServiceHooks::sensors(const Runtime& r) {
     if (e->client_id.empty()) continue;
     out.push_back({e->client_id, e->session.state(),
                    e->address ? e->address->peer.kind : transport::Kind::Udp,
-                   e->address ? address_text(*e->address) : std::string()});
+                   e->address ? address_text(*e->address) : std::string(), e->last_seen});
   }
   return out;
 }

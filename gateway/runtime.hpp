@@ -98,6 +98,7 @@ class Runtime {
     std::unique_ptr<UpstreamClient> upstream;
     std::optional<TimePoint> scheduled;  // the deadline in the heap for it
     TimePoint parked_at{};               // when it was parked (parked entries only)
+    TimePoint last_seen{};  // its last datagram (the loop's `now`: no extra clock read)
     Entry(std::uint64_t i, SessionConfig c, TimePoint now) : id(i), session(std::move(c), now) {}
   };
   struct Deadline {
@@ -178,8 +179,6 @@ class Runtime {
   std::function<void()> on_stopped_;
 
   RuntimeCounters counters_;
-  TimePoint malformed_log_window_{};
-  unsigned malformed_logged_in_window_ = 0;
 };
 
 }  // namespace gw
@@ -199,6 +198,7 @@ struct SensorView {
   SessionState state;
   transport::Kind transport;
   std::string address;  // "" while it has none
+  TimePoint last_seen;  // its last datagram
 };
 struct ServiceHooks {
   static SessionCounts session_counts(const Runtime& r);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 
 namespace gw {
 namespace {
@@ -28,6 +29,21 @@ std::string quoted(const std::string& s) {
 
 std::string num(std::uint64_t n) {
   return std::to_string(n);
+}
+
+// "last_seen": wall-clock time of the steady `when` (ISO-8601 UTC, seconds), and seconds ago.
+std::string last_seen_fields(TimePoint when, TimePoint steady_now,
+                             std::chrono::system_clock::time_point wall_now) {
+  const auto ago = std::max(steady_now - when, TimePoint::duration::zero());
+  const std::time_t t = std::chrono::system_clock::to_time_t(
+      wall_now - std::chrono::duration_cast<std::chrono::system_clock::duration>(ago));
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return std::string(", \"last_seen\": \"") + buf + "\", \"last_seen_s\": " +
+         num(static_cast<std::uint64_t>(
+             std::chrono::duration_cast<std::chrono::seconds>(ago).count()));
 }
 
 }  // namespace
@@ -70,14 +86,21 @@ std::string StatusPublisher::status_json() const {
 void StatusPublisher::tick() {
   if (!ServiceHooks::publish(runtime_, prefix_ + "/status", status_json(), true)) return;
   std::set<std::string> seen;
+  const auto links = link_info_ ? link_info_() : std::map<std::string, LinkInfo>{};
+  const auto steady_now = Clock::now();
+  const auto wall_now = std::chrono::system_clock::now();
   for (const SensorView& s : ServiceHooks::sensors(runtime_)) {
     seen.insert(s.client_id);
-    ServiceHooks::publish(runtime_, prefix_ + "/sensors/" + s.client_id,
-                          std::string("{\"state\": \"") + to_string(s.state) +
-                              "\", \"transport\": \"" +
-                              (s.transport == transport::Kind::Ble ? "ble" : "udp") +
-                              "\", \"address\": " + quoted(s.address) + "}",
-                          true);
+    std::string radio;
+    if (const auto it = links.find(s.address); it != links.end())
+      radio = ", \"rssi\": " + std::to_string(it->second.rssi) +
+              ", \"mtu\": " + std::to_string(it->second.mtu);
+    ServiceHooks::publish(
+        runtime_, prefix_ + "/sensors/" + s.client_id,
+        std::string("{\"state\": \"") + to_string(s.state) + "\", \"transport\": \"" +
+            (s.transport == transport::Kind::Ble ? "ble" : "udp") + "\", \"address\": " +
+            quoted(s.address) + last_seen_fields(s.last_seen, steady_now, wall_now) + radio + "}",
+        true);
   }
   // Sessions that ended: an empty retained message removes their topic.
   for (const auto& id : published_)

@@ -1,11 +1,14 @@
 // MQTT-native status: retained JSON under a topic prefix, through the gateway's own client.
 //   <prefix>/status            every interval: online, sensors by state and transport, counters
-//   <prefix>/sensors/<ClientId> per sensor: state, transport, address; emptied when it is gone
+//   <prefix>/sensors/<ClientId> per sensor: state, transport, address, last_seen (ISO-8601 UTC) and
+//                               last_seen_s (seconds ago), BLE: rssi, mtu; emptied when it is gone
 #pragma once
 
 #include <uv.h>
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -26,6 +29,14 @@ class StatusPublisher {
 
   std::string status_json() const;
 
+  // Radio figures of the BLE links by sensor address ("ble:C0:FF:EE:00:00:01"), read once a tick.
+  struct LinkInfo {
+    int rssi = 0;
+    unsigned mtu = 0;  // 0: no GATT link at the moment
+  };
+  using LinkInfoFn = std::function<std::map<std::string, LinkInfo>()>;
+  void set_link_info(LinkInfoFn fn) { link_info_ = std::move(fn); }
+
  private:
   void tick();
 
@@ -36,6 +47,7 @@ class StatusPublisher {
   std::chrono::steady_clock::time_point started_;
   std::set<std::string> published_;  // ClientIds with a retained sensor topic
   bool closed_ = false;
+  LinkInfoFn link_info_;
 };
 
 }  // namespace gw

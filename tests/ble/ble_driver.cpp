@@ -1,6 +1,7 @@
 // Runs the real BleTransport on a libuv loop for the Python tests (test_ble_transport.py).
-// stdin, one command a line:  send ADDR HEX | devices | stop
-// stdout, one event a line:   recv ADDR HEX | device ADDR k=v... | end | fatal TEXT | stopped |
+// stdin, one command a line:  send ADDR HEX | devices | allow [ADDR...] | stop
+// stdout, one event a line:   recv ADDR HEX | device ADDR k=v... | end | allowed [ERROR] |
+//                             fatal TEXT | stopped |
 // closed RC Exit status: 0 after stop, 3 after a fatal error (the D-Bus connection was lost).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -76,6 +77,11 @@ struct Driver {
              " name=" + d.name);
       }
       emit("end");
+    } else if (verb == "allow") {
+      std::vector<std::string> list;
+      for (std::string a; is >> a;) list.push_back(a);
+      const auto error = ble->set_allow(list);
+      emit(error.empty() ? "allowed" : "allowed " + error);
     } else if (verb == "stop") {
       stop(0);
     }

@@ -4,7 +4,11 @@ gateway's answers come back as RX writes. Reuses tests/integration's harness (Se
 with a BLE link in place of the UDP socket.
 """
 
+import calendar
+import json
 import os
+import re
+import signal
 import sys
 import time
 
@@ -79,6 +83,7 @@ def gateway(bus, broker, tmp_path):
     gw = Gateway(broker.uri, workdir=str(tmp_path), protocol={"retry_interval_ms": 2000})
     with open(gw.config, "a") as f:
         f.write('\n[ble]\nenabled = true\nallow = ["%s"]\n' % SENSOR.lower())
+        f.write("\n[status]\ninterval_s = 1\n")
     gw.start()
     time.sleep(0.3)
     if "not built into this gateway" in gw.log_text() or "without BLE" in gw.log_text():
@@ -160,3 +165,60 @@ def test_dbus_connection_lost_makes_the_gateway_exit_nonzero(bus, gateway):
     gateway.proc.wait(15)
     assert gateway.proc.returncode not in (0, None)
     assert "D-Bus connection lost" in gateway.log_text()
+
+
+OTHER = "C0:FF:EE:00:00:03"
+
+
+def test_sighup_with_a_new_allow_list_swaps_the_sensors(bus, gateway, observer):
+    """[ble] allow is applied live: the refused sensor is connected and works end to end, the one
+    taken off the list is dropped and left alone."""
+    bus.control.AddSensor(OTHER, "sensor2", -45, True)
+    wait_until(lambda: "ignoring " + OTHER in gateway.log_text(), 10, "other sensor refused")
+    assert bus.state(OTHER)["pair_calls"] == 0 and not bus.state(OTHER)["connected"]
+    with open(gateway.config) as f:
+        text = f.read()
+    with open(gateway.config, "w") as f:
+        f.write(text.replace('allow = ["%s"]' % SENSOR.lower(), 'allow = ["%s"]' % OTHER))
+    os.kill(gateway.proc.pid, signal.SIGHUP)
+    wait_until(lambda: bus.state(OTHER)["notifying"], 15, "newly allowed sensor connected")
+    wait_until(lambda: not bus.state(SENSOR)["connected"], 5, "dropped sensor disconnected")
+    log = gateway.log_text()
+    assert "reload: ble.allow: +1 -1" in log, log
+    assert "needs a restart" not in log, log
+    assert re.search(r"BLE: allow-list changed: 1 allowed now, added \[%s\], removed \[%s\]" % (OTHER, SENSOR),
+                     log), log
+    connects = bus.state(SENSOR)["connect_calls"]
+    time.sleep(2.5)  # past the 1 s reconnect back-off
+    assert not bus.state(SENSOR)["connected"] and bus.state(SENSOR)["connect_calls"] == connects
+
+    observer.subscribe("ble/#")
+    s = Sensor(link=BleLink(bus, OTHER), name="ble-other")
+    s.connect("ble-other-1")
+    tid = s.register("ble/other")
+    s.publish(tid, b"let in by SIGHUP", qos=1)
+    observer.wait_payload("ble/other", b"let in by SIGHUP")
+
+
+def test_sensor_status_has_rssi_mtu_and_last_seen(bus, gateway, observer):
+    topic = "mqttsn-gateway/7/sensors/ble-status-1"
+    observer.subscribe(topic)
+    s = Sensor(link=BleLink(bus, SENSOR), name="ble-status")
+    s.connect("ble-status-1", duration=60)
+    tid = s.register("ble/status")
+    s.publish(tid, b"x", qos=1)
+    sent_at = time.time()
+
+    def latest():
+        got = [m for m in observer.on(topic) if m.payload]
+        return json.loads(got[-1].payload) if got else None
+
+    wait_until(lambda: latest() is not None, 10, "sensor status")
+    st = latest()
+    assert st["transport"] == "ble" and st["address"] == "ble:" + SENSOR, st
+    assert st["rssi"] == -50 and st["mtu"] == 23, st
+    seen = calendar.timegm(time.strptime(st["last_seen"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(seen - sent_at) <= 3, (st, sent_at)
+    assert 0 <= st["last_seen_s"] <= 3, st
+    bus.control.SetMtu(SENSOR, 247)
+    wait_until(lambda: latest()["mtu"] == 247, 10, "new MTU in the status")

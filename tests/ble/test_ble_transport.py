@@ -233,3 +233,37 @@ def test_lost_bus_connection_is_fatal(bus, drivers):
     assert "D-Bus connection lost" in line
     d.proc.wait(10)
     assert d.proc.returncode == 3
+
+
+def test_allow_list_setter_applies_live(bus, drivers):
+    """SIGHUP's set_allow: the dropped sensor is disconnected and never paired or connected again
+    (and the agent refuses it); the newly allowed one, already discovered, is paired and connected."""
+    bus.control.AddSensor(SENSOR, "sensor1", -50, True)
+    bus.control.AddSensor(STRANGER, "stranger", -40, True)
+    d = start(bus, drivers)
+    ready(bus)
+    assert bus.state(STRANGER)["pair_calls"] == 0
+    # A malformed address: refused, nothing changes.
+    d.cmd("allow zz:00 " + STRANGER)
+    assert d.out.next(lambda l: l.startswith("allowed")).startswith("allowed BLE: bad address")
+    time.sleep(0.5)
+    assert bus.state(SENSOR)["connected"] and bus.state(STRANGER)["pair_calls"] == 0
+
+    d.cmd("allow " + STRANGER.lower())
+    assert d.out.next(lambda l: l.startswith("allowed")) == "allowed"
+    ready(bus, STRANGER)
+    wait_until(lambda: not bus.state(SENSOR)["connected"], 5, "dropped sensor disconnected")
+    s = bus.state(SENSOR)
+    calls = (s["connect_calls"], s["pair_calls"])
+    # Well past the first reconnect back-off (1 s) and while it advertises: left alone.
+    time.sleep(3)
+    s = bus.state(SENSOR)
+    assert not s["connected"] and (s["connect_calls"], s["pair_calls"]) == calls
+    assert bus.control.SensorPair(SENSOR) == "org.bluez.Error.Rejected"
+    devs = d.devices()
+    assert devs[STRANGER]["connected"] == "1" and devs[SENSOR]["connected"] == "0"
+    # And back: allowing it again reconnects it (it is still bonded: no new Pair).
+    d.cmd("allow %s %s" % (SENSOR, STRANGER))
+    assert d.out.next(lambda l: l.startswith("allowed")) == "allowed"
+    ready(bus, SENSOR)
+    assert bus.state(SENSOR)["pair_calls"] == calls[1]

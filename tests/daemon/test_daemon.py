@@ -242,6 +242,26 @@ def test_status_topics_after_known_traffic(broker, tmp_path):
         sensor = json.loads(latest("mqttsn-gateway/9/sensors/status-sensor"))
         assert sensor["state"] == "active" and sensor["transport"] == "udp"
         assert sensor["address"].startswith("udp:127.0.0.1:"), sensor
+        # last_seen: the wall-clock time of its last packet (ISO-8601 UTC) and how long ago.
+        import calendar
+        first_seen = calendar.timegm(time.strptime(sensor["last_seen"], "%Y-%m-%dT%H:%M:%SZ"))
+        assert abs(first_seen - time.time()) <= 3, sensor
+        assert 0 <= sensor["last_seen_s"] <= 3, sensor
+        assert "rssi" not in sensor and "mtu" not in sensor, sensor  # radio figures are BLE only
+        # Silence: last_seen stays, last_seen_s grows; one more packet moves last_seen on.
+        assert wait_until(lambda: json.loads(latest("mqttsn-gateway/9/sensors/status-sensor"))["last_seen_s"] >= 2,
+                          10), latest("mqttsn-gateway/9/sensors/status-sensor")
+        quiet = json.loads(latest("mqttsn-gateway/9/sensors/status-sensor"))
+        assert quiet["last_seen"] == sensor["last_seen"] or \
+            abs(calendar.timegm(time.strptime(quiet["last_seen"], "%Y-%m-%dT%H:%M:%SZ")) - first_seen) <= 1, quiet
+        s.publish(tid, b"later", qos=0)
+        obs.wait_for("app/data", 4)
+
+        def seen_again():
+            st = json.loads(latest("mqttsn-gateway/9/sensors/status-sensor"))
+            return st["last_seen_s"] <= 1 and \
+                calendar.timegm(time.strptime(st["last_seen"], "%Y-%m-%dT%H:%M:%SZ")) >= first_seen + 2
+        assert wait_until(seen_again, 10), latest("mqttsn-gateway/9/sensors/status-sensor")
         # Session ends: its retained topic is emptied.
         s.disconnect()
         assert wait_until(lambda: latest("mqttsn-gateway/9/sensors/status-sensor") == b"", 10)

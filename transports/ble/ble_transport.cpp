@@ -7,6 +7,7 @@
 #include <cctype>
 #include <deque>
 #include <exception>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "transports/ble/bluez.hpp"
 #include "transports/ble/bus_loop.hpp"
 #include "transports/ble/framing.hpp"
+#include "util/limited_log.hpp"
 
 namespace transport {
 
@@ -92,6 +94,7 @@ struct BleTransport::Impl {
     bool wake_on_advert =
         false;  // a sleeping sensor that dropped the link: reconnect when it advertises
     bool ignored_logged = false;
+    bool revoked = false;  // taken off the allow-list while we had it: keep it disconnected
 
     Device(std::size_t max_message, std::chrono::milliseconds timeout)
         : reassembler(max_message, timeout) {}
@@ -546,6 +549,8 @@ struct BleTransport::Impl {
       if (!*v) {
         d.resolved = false;
         link_lost(d);
+      } else if (d.revoked && !allowed.count(d.address)) {
+        disconnect(d);  // a Pair or Connect still in flight when it was revoked
       }
     }
     if (auto v = bluez::get<bool>(p, "ServicesResolved")) {
@@ -565,7 +570,8 @@ struct BleTransport::Impl {
     if (!adapter_ready || stopping || fatal || !on_our_adapter(d)) return;
     if (!allowed.count(d.address)) {
       if (!d.ignored_logged)
-        spdlog::info("BLE: ignoring {} ({}): not in [ble] allow", d.address, d.name);
+        util::log_limited("BLE not allowed", spdlog::level::info,
+                          "BLE: ignoring {} ({}): not in [ble] allow", d.address, d.name);
       d.ignored_logged = true;
       return;
     }
@@ -676,9 +682,10 @@ struct BleTransport::Impl {
     ++d.epoch;
     d.state = State::Backoff;
     d.retry_at = Clock::now() + d.backoff;
-    spdlog::warn("BLE: {} failed for {}: {}; retrying in {} ms", step, d.address,
-                 e ? why(e) : std::string("NUS service/characteristics not found"),
-                 std::chrono::duration_cast<std::chrono::milliseconds>(d.backoff).count());
+    util::log_limited("BLE link setup failed", spdlog::level::warn,
+                      "BLE: {} failed for {}: {}; retrying in {} ms", step, d.address,
+                      e ? why(e) : std::string("NUS service/characteristics not found"),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(d.backoff).count());
     d.backoff = std::min<Clock::duration>(d.backoff * 2, kMaxBackoff);
     // A sensor that could not be reached is probably asleep: try again when it advertises.
     if (std::string_view(step) == "Connect") d.wake_on_advert = true;
@@ -706,8 +713,75 @@ struct BleTransport::Impl {
       d.state = State::Backoff;
       d.wake_on_advert = true;
       d.retry_at = Clock::now() + d.backoff;
-      spdlog::info("BLE: {} link down ({}); reconnecting", d.address, reason);
+      util::log_limited("BLE link down", spdlog::level::info,
+                        "BLE: {} link down ({}); reconnecting", d.address, reason);
     }
+  }
+
+  // ---------------------------------------------------------------- allow-list (SIGHUP)
+
+  std::string set_allow(const std::vector<std::string>& list) {
+    std::set<std::string> fresh;
+    for (const auto& a : list) {
+      auto n = ble::normalize_address(a);
+      if (!n) return "BLE: bad address in [ble] allow: \"" + a + "\"";
+      fresh.insert(*n);
+    }
+    std::vector<std::string> added, removed;
+    std::set_difference(fresh.begin(), fresh.end(), allowed.begin(), allowed.end(),
+                        std::back_inserter(added));
+    std::set_difference(allowed.begin(), allowed.end(), fresh.begin(), fresh.end(),
+                        std::back_inserter(removed));
+    allowed = std::move(fresh);
+    cfg.allow = list;
+    if (added.empty() && removed.empty()) return {};
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const auto& a : v) out += (out.empty() ? "" : " ") + a;
+      return out.empty() ? std::string("-") : out;
+    };
+    spdlog::info("BLE: allow-list changed: {} allowed now, added [{}], removed [{}]",
+                 allowed.size(), join(added), join(removed));
+    for (auto& [path, d] : devices) {
+      if (std::binary_search(removed.begin(), removed.end(), d.address)) {
+        revoke(d);
+      } else if (std::binary_search(added.begin(), added.end(), d.address)) {
+        d.revoked = false;
+        d.ignored_logged = false;
+        if (d.state == State::Idle) consider(d);  // already discovered: pair/connect it now
+      }
+    }
+    return {};
+  }
+
+  // No longer allowed: drop the link and whatever is pending for it; consider() will not pair or
+  // connect it again, and the agent refuses it.
+  void revoke(Device& d) {
+    const bool had_link = d.state != State::Idle || d.connected;
+    ++d.epoch;  // replies to Pair/Connect/StartNotify still in flight are ignored
+    d.queue.clear();
+    d.queued_bytes = 0;
+    d.writing = false;
+    d.reassembler.reset();
+    bury_link(d);
+    d.state = State::Idle;
+    d.wake_on_advert = false;
+    d.backoff = kFirstBackoff;
+    d.revoked = true;
+    d.ignored_logged = true;
+    spdlog::info("BLE: {} ({}) removed from [ble] allow{}", d.address, d.name,
+                 had_link ? ": disconnecting" : "");
+    if (d.connected) disconnect(d);
+  }
+
+  void disconnect(Device& d) {
+    if (!d.proxy) d.proxy = sdbus::createProxy(*conn, bluez::kService, d.path);
+    d.proxy->callMethodAsync("Disconnect")
+        .onInterface(bluez::kDevice)
+        .uponReplyInvoke(for_device(d.path, d.epoch, [](Device& dev, const sdbus::Error* e) {
+          if (e && !bluez::error_is(e, "NotConnected"))
+            spdlog::warn("BLE: cannot disconnect {}: {}", dev.address, why(e));
+        }));
   }
 
   void bury_link(Device& d) {
@@ -847,6 +921,11 @@ void BleTransport::stop(std::function<void()> on_closed) {
 }
 void BleTransport::send(const PeerAddress& to, std::span<const std::uint8_t> bytes) {
   guarded("send", [&] { impl_->send(to, bytes); });
+}
+std::string BleTransport::set_allow(const std::vector<std::string>& allow) {
+  std::string error;
+  guarded("set_allow", [&] { error = impl_->set_allow(allow); });
+  return error;
 }
 std::vector<BleTransport::DeviceInfo> BleTransport::devices() const {
   return impl_->device_list();

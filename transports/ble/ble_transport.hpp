@@ -61,6 +61,12 @@ class BleTransport final : public Transport {
   };
   std::vector<DeviceInfo> devices() const;  // for status
 
+  // Applies a new [ble] allow (SIGHUP): devices no longer allowed are disconnected and neither
+  // paired nor connected again; newly allowed ones already discovered are paired/connected now,
+  // the others when discovery finds them. Logs what changed. Returns an error text (and changes
+  // nothing) if an address is malformed.
+  std::string set_allow(const std::vector<std::string>& allow);
+
   struct Impl;
 
  private:

@@ -261,7 +261,7 @@ void add_to_config(const std::string& file, const std::string& addr) {
   std::ofstream out(file, std::ios::trunc);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + file);
-  std::printf("added %s to [ble] allow in %s (restart the gateway to use it)\n", addr.c_str(),
+  std::printf("added %s to [ble] allow in %s (reload the gateway to use it)\n", addr.c_str(),
               file.c_str());
 }
 
