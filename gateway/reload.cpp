@@ -1,6 +1,7 @@
 #include "gateway/reload.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstddef>
 
 namespace gw {
@@ -25,14 +26,22 @@ ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) 
     p.changes.push_back(std::move(s));
   }
   if (o.ble.allow != n.ble.allow) {
-    // Addresses as written; the BLE transport compares them normalized and logs the details.
+    // Addresses compared case-insensitively; the BLE transport logs which ones.
+    const auto upper = [](std::vector<std::string> v) {
+      for (auto& a : v)
+        std::transform(a.begin(), a.end(), a.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      return v;
+    };
+    const auto was = upper(o.ble.allow), now = upper(n.ble.allow);
     const auto count_missing = [](const auto& from, const auto& in) {
       return std::count_if(from.begin(), from.end(), [&](const std::string& a) {
         return std::find(in.begin(), in.end(), a) == in.end();
       });
     };
-    p.changes.push_back("ble.allow: +" + std::to_string(count_missing(n.ble.allow, o.ble.allow)) +
-                        " -" + std::to_string(count_missing(o.ble.allow, n.ble.allow)));
+    const auto plus = count_missing(now, was), minus = count_missing(was, now);
+    if (plus + minus > 0)
+      p.changes.push_back("ble.allow: +" + std::to_string(plus) + " -" + std::to_string(minus));
   }
   // Everything else is read at start only.
   if (o.gateway.id != n.gateway.id) p.ignored.push_back("gateway.id");
