@@ -15,8 +15,8 @@
 #include "gateway/reload.hpp"
 #include "gateway/runtime.hpp"
 #include "gateway/status.hpp"
+#include "transports/log/limited_log.hpp"
 #include "transports/udp/udp_transport.hpp"
-#include "util/limited_log.hpp"
 #ifdef MQTTSN_WITH_BLE
 #include "transports/ble/ble_transport.hpp"
 #endif

@@ -8,7 +8,7 @@
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"
-#include "util/limited_log.hpp"
+#include "transports/log/limited_log.hpp"
 
 namespace gw {
 

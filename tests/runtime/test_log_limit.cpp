@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "util/log_limit.hpp"
+#include "transports/log/log_limit.hpp"
 
 using util::LogLimiter;
 using namespace std::chrono_literals;

@@ -17,7 +17,7 @@
 #include "transports/ble/bluez.hpp"
 #include "transports/ble/bus_loop.hpp"
 #include "transports/ble/framing.hpp"
-#include "util/limited_log.hpp"
+#include "transports/log/limited_log.hpp"
 
 namespace transport {
 

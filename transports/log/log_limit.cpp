@@ -1,4 +1,4 @@
-#include "util/log_limit.hpp"
+#include "transports/log/log_limit.hpp"
 
 namespace util {
 

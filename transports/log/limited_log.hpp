@@ -11,7 +11,7 @@
 #include <string_view>
 #include <utility>
 
-#include "util/log_limit.hpp"
+#include "transports/log/log_limit.hpp"
 
 namespace util {
 

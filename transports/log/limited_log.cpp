@@ -1,4 +1,4 @@
-#include "util/limited_log.hpp"
+#include "transports/log/limited_log.hpp"
 
 #include <map>
 #include <string>
