@@ -55,7 +55,7 @@ Session::Session(SessionConfig config, TimePoint now)
     : config_(std::move(config)),
       last_rx_(now),
       topics_(config_.predefined),
-      outbox_(config_.max_buffered) {}
+      outbox_(config_.max_buffered, config_.max_buffered_bytes, config_.budget) {}
 
 SessionState Session::state() const noexcept {
   return state_;

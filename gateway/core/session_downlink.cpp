@@ -30,10 +30,10 @@ void Session::on_upstream_message(const ev::UpstreamMessage& e, TimePoint now, A
     if (mqttsn::topic_matches(filter, e.topic)) sub_qos = std::max(sub_qos, qos);
   if (sub_qos < 0) sub_qos = 2;
   Outgoing m{e.topic, e.payload, std::clamp(std::min(sub_qos, e.qos), 0, 2), e.retained, 0, false};
-  if (auto dropped = outbox_.push_back(std::move(m))) {
+  for (const auto& d : outbox_.push_back(std::move(m))) {
     log(out, LogLevel::Warn,
-        who() + "buffer full (" + std::to_string(outbox_.capacity()) + "), dropped a QoS " +
-            std::to_string(dropped->qos) + " message on '" + mqttsn::printable(dropped->topic) +
+        who() + "buffer full (" + to_string(d.reason) + "), dropped a QoS " +
+            std::to_string(d.message.qos) + " message on '" + mqttsn::printable(d.message.topic) +
             "' (" + std::to_string(outbox_.dropped()) + " dropped so far)");
   }
   pump(now, out);

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "gateway/core/buffer_budget.hpp"
 #include "mqttsn/messages.hpp"
 
 namespace gw {
@@ -130,9 +131,11 @@ enum class SessionState : std::uint8_t { Connecting, Active, Asleep, Awake, Lost
 const char* to_string(SessionState s) noexcept;
 
 struct SessionConfig {
-  std::chrono::milliseconds retry_interval{10000};     // Tretry
-  unsigned retry_count = 3;                            // Nretry
-  std::size_t max_buffered = 1000;                     // protocol.max_buffered_per_client
+  std::chrono::milliseconds retry_interval{10000};  // Tretry
+  unsigned retry_count = 3;                         // Nretry
+  std::size_t max_buffered = 1000;                  // protocol.max_buffered_per_client
+  std::size_t max_buffered_bytes = 0;    // protocol.max_buffered_bytes_per_client; 0 = no limit
+  std::shared_ptr<BufferBudget> budget;  // totals over all sessions; may be null: none
   std::shared_ptr<const PredefinedTopics> predefined;  // may be null: none configured
 };
 

@@ -92,21 +92,19 @@ TEST_CASE("outbox: in order; when full the oldest QoS 0 goes first, else the old
   auto m = [](std::string name, int qos) {
     return Outgoing{std::move(name), {}, qos, false, 0, false};
   };
-  CHECK_FALSE(o.push_back(m("a", 1)).has_value());
-  CHECK_FALSE(o.push_back(m("b", 0)).has_value());
-  CHECK_FALSE(o.push_back(m("c", 0)).has_value());
-  auto d = o.push_back(m("d", 2));
-  REQUIRE(d.has_value());
-  CHECK(d->topic == "b");
-  d = o.push_back(m("e", 1));
-  REQUIRE(d.has_value());
-  CHECK(d->topic == "c");
-  d = o.push_back(m("f", 0));  // no QoS 0 left before it: the newcomer itself is QoS 0
-  REQUIRE(d.has_value());
-  CHECK(d->topic == "f");
-  d = o.push_back(m("g", 1));
-  REQUIRE(d.has_value());
-  CHECK(d->topic == "a");
+  auto one = [](std::vector<Outbox::Dropped> d) {
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].reason == gw::DropReason::ClientMessages);
+    return d[0].message.topic;
+  };
+  CHECK(o.push_back(m("a", 1)).empty());
+  CHECK(o.push_back(m("b", 0)).empty());
+  CHECK(o.push_back(m("c", 0)).empty());
+  CHECK(one(o.push_back(m("d", 2))) == "b");
+  CHECK(one(o.push_back(m("e", 1))) == "c");
+  // No QoS 0 left before it: the newcomer itself is QoS 0.
+  CHECK(one(o.push_back(m("f", 0))) == "f");
+  CHECK(one(o.push_back(m("g", 1))) == "a");
   CHECK(o.dropped() == 4);
   CHECK(o.size() == 3);
   CHECK(o.pop_front().topic == "d");
@@ -117,4 +115,63 @@ TEST_CASE("outbox: in order; when full the oldest QoS 0 goes first, else the old
   CHECK(o.pop_front().topic == "back");
   CHECK(o.pop_front().topic == "g");
   CHECK(o.empty());
+}
+
+namespace {
+Outgoing sized(std::string topic, std::size_t payload, int qos = 1) {
+  return Outgoing{std::move(topic), gw::Bytes(payload, 0x55), qos, false, 0, false};
+}
+}  // namespace
+
+TEST_CASE("outbox: a byte cap per client drops the oldest until the newest fits") {
+  Outbox o(100, 30);
+  CHECK(o.push_back(sized("a", 9)).empty());  // 10 bytes: topic + payload
+  CHECK(o.push_back(sized("b", 9)).empty());
+  CHECK(o.push_back(sized("c", 9)).empty());
+  CHECK(o.bytes() == 30);
+  auto d = o.push_back(sized("d", 19));  // 20 bytes: a and b make room
+  REQUIRE(d.size() == 2);
+  CHECK(d[0].message.topic == "a");
+  CHECK(d[1].message.topic == "b");
+  CHECK(d[0].reason == gw::DropReason::ClientBytes);
+  CHECK(o.bytes() == 30);
+  CHECK(o.size() == 2);
+  // Bigger than the cap on its own: only the newcomer goes.
+  d = o.push_back(sized("huge", 100));
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].message.topic == "huge");
+  CHECK(o.size() == 2);
+  CHECK(o.pop_front().topic == "c");
+  CHECK(o.bytes() == 20);
+}
+
+TEST_CASE("outbox: totals over all clients are shared; each client makes room from its own") {
+  auto budget = std::make_shared<gw::BufferBudget>(3, 0);
+  {
+    Outbox a(100, 0, budget);
+    Outbox b(100, 0, budget);
+    CHECK(a.push_back(sized("a1", 0)).empty());
+    CHECK(a.push_back(sized("a2", 0)).empty());
+    CHECK(b.push_back(sized("b1", 0)).empty());
+    CHECK(budget->messages() == 3);
+    auto d = b.push_back(sized("b2", 0));  // over the total: b's oldest goes, a keeps its own
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].message.topic == "b1");
+    CHECK(d[0].reason == gw::DropReason::TotalMessages);
+    CHECK(a.size() == 2);
+    CHECK(budget->drops(gw::DropReason::TotalMessages) == 1);
+    a.pop_front();
+    CHECK(budget->messages() == 2);
+    budget->set_limits(0, 10);                   // live change: bytes now
+    CHECK(b.push_back(sized("b3", 4)).empty());  // 2 + 2 + 6 = 10 bytes
+    d = a.push_back(sized("a3", 0));
+    REQUIRE(d.size() == 1);
+    CHECK(d[0].message.topic == "a2");
+    CHECK(d[0].reason == gw::DropReason::TotalBytes);
+    Outbox moved = std::move(a);
+    CHECK(budget->messages() == 3);
+  }
+  // Destroyed outboxes give their share back.
+  CHECK(budget->messages() == 0);
+  CHECK(budget->bytes() == 0);
 }
