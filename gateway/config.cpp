@@ -13,6 +13,7 @@
 
 #include <toml++/toml.h>
 
+#include "gateway/admission.hpp"
 #include "mqttsn/topic.hpp"
 #include "transports/udp/udp_transport.hpp"
 
@@ -275,9 +276,11 @@ void read_topics(Reader& r, const toml::table& t, Config& c) {
 }
 
 void read_protocol(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(t, "protocol",
-                   {"retry_interval_ms", "retry_count", "advertise_interval_s",
-                    "max_buffered_per_client", "parked_session_expiry_s", "max_parked_sessions"});
+  r.reject_unknown(
+      t, "protocol",
+      {"retry_interval_ms", "retry_count", "advertise_interval_s", "max_buffered_per_client",
+       "parked_session_expiry_s", "max_parked_sessions", "max_buffered_bytes_per_client",
+       "max_buffered_total", "max_buffered_bytes_total"});
   r.integer(t, "protocol", "retry_interval_ms", c.protocol.retry_interval_ms, 1, 3600000);
   r.integer(t, "protocol", "retry_count", c.protocol.retry_count, 0, 1000);
   // The ADVERTISE Duration field is 16 bits of seconds.
@@ -287,6 +290,34 @@ void read_protocol(Reader& r, const toml::table& t, Config& c) {
   r.integer(t, "protocol", "parked_session_expiry_s", c.protocol.parked_session_expiry_s, 0,
             365u * 24u * 3600u);
   r.integer(t, "protocol", "max_parked_sessions", c.protocol.max_parked_sessions, 0, 10000000);
+  r.integer(t, "protocol", "max_buffered_bytes_per_client",
+            c.protocol.max_buffered_bytes_per_client, 0, 1LL << 40);
+  r.integer(t, "protocol", "max_buffered_total", c.protocol.max_buffered_total, 0, 1000000000);
+  r.integer(t, "protocol", "max_buffered_bytes_total", c.protocol.max_buffered_bytes_total, 0,
+            1LL << 40);
+}
+
+void read_admission(Reader& r, const toml::table& t, Config& c) {
+  constexpr std::string_view p = "admission";
+  auto& a = c.admission;
+  r.reject_unknown(t, p,
+                   {"client_ids", "networks", "max_sessions", "rate_limit_pps", "rate_limit_burst",
+                    "rate_limit_sources"});
+  r.strings(t, p, "client_ids", a.client_ids);
+  for (const auto& id : a.client_ids)
+    if (auto why = check_client_id_pattern(id); !why.empty())
+      r.error("admission.client_ids", "\"" + id + "\": " + why);
+  r.strings(t, p, "networks", a.networks);
+  for (const auto& n : a.networks)
+    if (auto parsed = parse_network(n); const auto* why = std::get_if<std::string>(&parsed))
+      r.error("admission.networks",
+              "\"" + n + "\": " + *why + " (expected 10.1.0.0/16 or fd00::/8)");
+  r.integer(t, p, "max_sessions", a.max_sessions, 0, 100000000);
+  r.integer(t, p, "rate_limit_pps", a.rate_limit_pps, 0, 10000000);
+  r.integer(t, p, "rate_limit_burst", a.rate_limit_burst, 0, 10000000);
+  r.integer(t, p, "rate_limit_sources", a.rate_limit_sources, 1, 10000000);
+  if (a.rate_limit_burst != 0 && a.rate_limit_pps == 0)
+    r.error("admission.rate_limit_burst", "needs admission.rate_limit_pps");
 }
 
 void read_ble(Reader& r, const toml::table& t, Config& c) {
@@ -344,7 +375,8 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
     return result;
   }
   Reader r(result.errors);
-  r.reject_unknown(root, "", {"gateway", "broker", "udp", "topics", "protocol", "ble", "status"});
+  r.reject_unknown(
+      root, "", {"gateway", "broker", "udp", "topics", "protocol", "ble", "status", "admission"});
   Config& c = result.config;
   if (const auto* t = r.table(root, "", "gateway")) read_gateway(r, *t, c);
   if (const auto* t = r.table(root, "", "broker")) read_broker(r, *t, c);
@@ -353,6 +385,7 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
   if (const auto* t = r.table(root, "", "protocol")) read_protocol(r, *t, c);
   if (const auto* t = r.table(root, "", "ble")) read_ble(r, *t, c);
   if (const auto* t = r.table(root, "", "status")) read_status(r, *t, c);
+  if (const auto* t = r.table(root, "", "admission")) read_admission(r, *t, c);
   if (!c.udp.enabled && !c.ble.enabled) r.error("udp.enabled", "no transport enabled (udp, ble)");
   return result;
 }

@@ -57,6 +57,21 @@ struct ProtocolSection {
   std::uint64_t max_buffered_per_client = 1000;
   std::uint32_t parked_session_expiry_s = 3600;  // CleanSession=false sessions kept; 0 = none
   std::uint64_t max_parked_sessions = 10000;     // the oldest parked session goes first
+  // Further buffer caps; 0 = no limit. Over one, the oldest QoS 0 message goes, else the oldest.
+  std::uint64_t max_buffered_bytes_per_client = 1024u * 1024u;
+  std::uint64_t max_buffered_total = 0;  // messages over all sensors
+  std::uint64_t max_buffered_bytes_total = 64u * 1024u * 1024u;
+};
+
+// [admission]: who may connect, and how much any one peer may use. Empty lists allow everyone;
+// 0 = no limit.
+struct AdmissionSection {
+  std::vector<std::string> client_ids;       // exact, or a prefix with a trailing '*'
+  std::vector<std::string> networks;         // UDP sources, CIDR (IPv4 and IPv6)
+  std::uint64_t max_sessions = 0;            // live sessions
+  std::uint32_t rate_limit_pps = 0;          // datagrams per second per source IP / BLE device
+  std::uint32_t rate_limit_burst = 0;        // 0: rate_limit_pps (one second's worth)
+  std::uint32_t rate_limit_sources = 10000;  // buckets kept; more sources share one
 };
 
 struct BleSection {
@@ -85,6 +100,7 @@ struct Config {
   ProtocolSection protocol;
   BleSection ble;
   StatusSection status;
+  AdmissionSection admission;
 };
 
 // Result of parsing: the config, or every error found ("protocol.retry_count: expected integer").
