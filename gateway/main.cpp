@@ -32,6 +32,16 @@ std::string status_prefix(const gw::Config& c) {
                                        : c.status.topic_prefix;
 }
 
+gw::AdmissionOptions admission_options(const gw::Config& c) {
+  gw::AdmissionOptions a;
+  a.allow = gw::Admission(c.admission.client_ids, c.admission.networks);
+  a.max_sessions = static_cast<std::size_t>(c.admission.max_sessions);
+  a.rate_limit_pps = c.admission.rate_limit_pps;
+  a.rate_limit_burst = c.admission.rate_limit_burst;
+  a.rate_limit_sources = c.admission.rate_limit_sources;
+  return a;
+}
+
 gw::RuntimeOptions runtime_options(const gw::Config& c,
                                    const std::shared_ptr<gw::PredefinedTopics>& predefined) {
   gw::RuntimeOptions o;
@@ -40,6 +50,11 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.session.retry_interval = std::chrono::milliseconds(c.protocol.retry_interval_ms);
   o.session.retry_count = c.protocol.retry_count;
   o.session.max_buffered = static_cast<std::size_t>(c.protocol.max_buffered_per_client);
+  o.session.max_buffered_bytes = static_cast<std::size_t>(c.protocol.max_buffered_bytes_per_client);
+  o.session.budget = std::make_shared<gw::BufferBudget>(
+      static_cast<std::size_t>(c.protocol.max_buffered_total),
+      static_cast<std::size_t>(c.protocol.max_buffered_bytes_total));
+  o.admission = admission_options(c);
   // Every session reads this one map: SIGHUP edits it in place.
   gw::apply_predefined(*predefined, c.predefined_topics);
   o.session.predefined = predefined;
@@ -121,6 +136,12 @@ struct App {
 #endif
     if (!ble_error.empty())
       spdlog::error("reload: {}; the old [ble] allow stays in force", ble_error);
+    runtime.set_admission(admission_options(fresh.config));
+    const auto& p = fresh.config.protocol;
+    runtime.set_buffer_limits(static_cast<std::size_t>(p.max_buffered_per_client),
+                              static_cast<std::size_t>(p.max_buffered_bytes_per_client),
+                              static_cast<std::size_t>(p.max_buffered_total),
+                              static_cast<std::size_t>(p.max_buffered_bytes_total));
     for (const auto& key : plan.ignored)
       spdlog::warn("reload: {} changed: needs a restart, not applied", key);
     std::string what;
@@ -130,6 +151,11 @@ struct App {
     config.gateway.log_level = fresh.config.gateway.log_level;
     config.predefined_topics = fresh.config.predefined_topics;
     if (ble_error.empty()) config.ble.allow = fresh.config.ble.allow;
+    config.admission = fresh.config.admission;
+    config.protocol.max_buffered_per_client = p.max_buffered_per_client;
+    config.protocol.max_buffered_bytes_per_client = p.max_buffered_bytes_per_client;
+    config.protocol.max_buffered_total = p.max_buffered_total;
+    config.protocol.max_buffered_bytes_total = p.max_buffered_bytes_total;
   }
 
   void shutdown() {

@@ -3,8 +3,29 @@
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
+#include <cstdint>
 
 namespace gw {
+
+namespace {
+
+// "admission.networks: +10.2.0.0/16 -10.1.0.0/16": what a list gained and lost.
+void diff_list(ReloadPlan& p, const std::string& key, const std::vector<std::string>& o,
+               const std::vector<std::string>& n) {
+  std::string s;
+  for (const auto& x : n)
+    if (std::find(o.begin(), o.end(), x) == o.end()) s += " +" + x;
+  for (const auto& x : o)
+    if (std::find(n.begin(), n.end(), x) == n.end()) s += " -" + x;
+  if (s.empty() && o != n) s = " reordered";
+  if (!s.empty()) p.changes.push_back(key + ":" + s + (n.empty() ? " (now: everyone)" : ""));
+}
+
+void diff_number(ReloadPlan& p, const std::string& key, std::uint64_t o, std::uint64_t n) {
+  if (o != n) p.changes.push_back(key + " " + std::to_string(o) + " -> " + std::to_string(n));
+}
+
+}  // namespace
 
 ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) {
   ReloadPlan p;
@@ -43,6 +64,23 @@ ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) 
     if (plus + minus > 0)
       p.changes.push_back("ble.allow: +" + std::to_string(plus) + " -" + std::to_string(minus));
   }
+  const auto& oa = o.admission;
+  const auto& na = n.admission;
+  diff_list(p, "admission.client_ids", oa.client_ids, na.client_ids);
+  diff_list(p, "admission.networks", oa.networks, na.networks);
+  diff_number(p, "admission.max_sessions", oa.max_sessions, na.max_sessions);
+  diff_number(p, "admission.rate_limit_pps", oa.rate_limit_pps, na.rate_limit_pps);
+  diff_number(p, "admission.rate_limit_burst", oa.rate_limit_burst, na.rate_limit_burst);
+  diff_number(p, "admission.rate_limit_sources", oa.rate_limit_sources, na.rate_limit_sources);
+  const auto& op = o.protocol;
+  const auto& np = n.protocol;
+  diff_number(p, "protocol.max_buffered_per_client", op.max_buffered_per_client,
+              np.max_buffered_per_client);
+  diff_number(p, "protocol.max_buffered_bytes_per_client", op.max_buffered_bytes_per_client,
+              np.max_buffered_bytes_per_client);
+  diff_number(p, "protocol.max_buffered_total", op.max_buffered_total, np.max_buffered_total);
+  diff_number(p, "protocol.max_buffered_bytes_total", op.max_buffered_bytes_total,
+              np.max_buffered_bytes_total);
   // Everything else is read at start only.
   if (o.gateway.id != n.gateway.id) p.ignored.push_back("gateway.id");
   if (o.broker.uri != n.broker.uri) p.ignored.push_back("broker.uri");

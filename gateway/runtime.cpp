@@ -65,6 +65,8 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options)
       mailbox_(loop, [this](MailboxEvent&& e) { on_mailbox(std::move(e)); }) {
   if (options_.gateway_client_id.empty())
     options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
+  if (!options_.session.budget) options_.session.budget = std::make_shared<BufferBudget>();
+  set_admission(std::move(options_.admission));
   // Not under '$': brokers refuse PUBLISH to $-topics from clients.
   wake_topic_ = "mqttsn-gw/" + options_.gateway_client_id + "/wake";
   for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_,
@@ -101,6 +103,7 @@ void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const st
   if (stopping_) return;
   ++counters_.datagrams;
   const auto now = Clock::now();
+  if (!admit_datagram(from, now)) return;
   auto result = mqttsn::decode(bytes);
   if (auto* failure = std::get_if<mqttsn::DecodeFailure>(&result)) {
     ++counters_.malformed;
@@ -126,6 +129,19 @@ void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const st
 
 void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
   using namespace mqttsn;
+  if (!options_.admission.allow.allows_peer(from.peer)) {
+    // Only a CONNECT learns why; anything else goes unanswered, so a scan learns nothing.
+    if (const auto* c = std::get_if<Connect>(&msg)) {
+      ++counters_.refused_network;
+      refuse(from, c->client_id, ReturnCode::RejectedNotSupported, "source network not allowed",
+             now);
+    } else {
+      ++counters_.dropped_network;
+      spdlog::debug("{} from {} dropped: source network not allowed", to_string(type_of(msg)),
+                    address_text(from));
+    }
+    return;
+  }
   if (std::holds_alternative<Connect>(msg)) {
     handle_connect(from, msg, now);
     return;
@@ -168,8 +184,22 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
 
 void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
   const auto& c = std::get<mqttsn::Connect>(msg);
+  if (!options_.admission.allow.allows_client_id(c.client_id)) {
+    ++counters_.refused_client_id;
+    refuse(from, c.client_id, mqttsn::ReturnCode::RejectedNotSupported, "ClientId not allowed",
+           now);
+    return;
+  }
   Entry* e = nullptr;
   if (auto it = by_client_id_.find(c.client_id); it != by_client_id_.end()) e = find(it->second);
+  // The cap is on sessions: a known ClientId reconnecting or taking over adds none.
+  const auto cap = options_.admission.max_sessions;
+  if (e == nullptr && cap != 0 && sessions_.size() >= cap) {
+    ++counters_.refused_max_sessions;
+    refuse(from, c.client_id, mqttsn::ReturnCode::RejectedCongestion,
+           "admission.max_sessions (" + std::to_string(cap) + ") reached", now);
+    return;
+  }
   if (e != nullptr) {
     if (e->address != from) {
       ++counters_.takeovers;
@@ -227,6 +257,67 @@ bool Runtime::try_resume(const SensorAddress& from, const mqttsn::Message& msg, 
                     describe(e));
   carry_out(e, std::move(actions), now);
   return true;
+}
+
+// ---------------------------------------------------------------- admission
+
+bool Runtime::admit_datagram(const transport::PeerAddress& from, TimePoint now) {
+  if (!rate_limiter_ || rate_limiter_->allow(source_key(from), now)) return true;
+  ++counters_.rate_limited;
+  std::uint64_t suppressed = 0;
+  const bool log = rate_log_.allow(now, suppressed);
+  if (suppressed > 0) spdlog::warn("rate limit: {} more dropped datagrams not logged", suppressed);
+  if (log)
+    spdlog::warn("rate limit: datagram from {} dropped (admission.rate_limit_pps = {})",
+                 transport::to_string(from), options_.admission.rate_limit_pps);
+  return false;
+}
+
+void Runtime::refuse(const SensorAddress& from, const std::string& client_id,
+                     mqttsn::ReturnCode code, const std::string& why, TimePoint now) {
+  send(from, mqttsn::ConnAck{code});
+  std::uint64_t suppressed = 0;
+  const bool log = refusal_log_.allow(now, suppressed);
+  if (suppressed > 0) spdlog::warn("admission: {} more refused CONNECTs not logged", suppressed);
+  if (log)
+    spdlog::warn("admission: CONNECT refused ({}): ClientId={} {}, CONNACK 0x{:02x}", why,
+                 mqttsn::printable(client_id), address_text(from), static_cast<unsigned>(code));
+}
+
+void Runtime::set_admission(AdmissionOptions admission) {
+  const auto& old = options_.admission;
+  const bool rate_changed = !rate_limiter_ || old.rate_limit_pps != admission.rate_limit_pps ||
+                            old.rate_limit_burst != admission.rate_limit_burst ||
+                            old.rate_limit_sources != admission.rate_limit_sources;
+  if (rate_changed) {
+    rate_limiter_.reset();
+    if (admission.rate_limit_pps != 0) {
+      const double burst =
+          admission.rate_limit_burst != 0 ? admission.rate_limit_burst : admission.rate_limit_pps;
+      rate_limiter_.emplace(admission.rate_limit_pps, burst, admission.rate_limit_sources);
+    }
+  }
+  options_.admission = std::move(admission);
+  // Sessions already connected keep going until they reconnect: say which are no longer allowed.
+  std::size_t outside = 0;
+  for (const auto& [id, e] : sessions_) {
+    const bool allowed = options_.admission.allow.allows_client_id(e->client_id) &&
+                         (!e->address || options_.admission.allow.allows_peer(e->address->peer));
+    if (allowed) continue;
+    ++outside;
+    spdlog::warn("admission: session {} is no longer allowed; it is refused when it reconnects",
+                 describe(*e));
+  }
+  if (outside > 0)
+    spdlog::warn("admission: {} connected sessions no longer allowed (kept until they reconnect)",
+                 outside);
+}
+
+void Runtime::set_buffer_limits(std::size_t per_client, std::size_t per_client_bytes,
+                                std::size_t total, std::size_t total_bytes) {
+  options_.session.max_buffered = per_client;
+  options_.session.max_buffered_bytes = per_client_bytes;
+  options_.session.budget->set_limits(total, total_bytes);
 }
 
 void Runtime::handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p) {

@@ -18,13 +18,25 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway/admission.hpp"
+#include "gateway/core/buffer_budget.hpp"
 #include "gateway/core/session.hpp"
 #include "gateway/core/session_types.hpp"
 #include "gateway/mailbox.hpp"
+#include "gateway/rate_limit.hpp"
 #include "gateway/upstream.hpp"
 #include "transports/peer_address.hpp"
 
 namespace gw {
+
+// [admission]: who may connect and how much one peer may send; all can change on SIGHUP.
+struct AdmissionOptions {
+  Admission allow;                         // ClientId and UDP network allow-lists
+  std::size_t max_sessions = 0;            // live sessions; 0 = no limit
+  std::uint32_t rate_limit_pps = 0;        // datagrams per second per source; 0 = no limit
+  std::uint32_t rate_limit_burst = 0;      // 0: rate_limit_pps
+  std::size_t rate_limit_sources = 10000;  // token buckets kept
+};
 
 struct RuntimeOptions {
   std::uint8_t gw_id = 1;
@@ -40,6 +52,7 @@ struct RuntimeOptions {
   // MQTT will of the shared gateway client: the retained offline status, so a gateway that dies
   // shows as offline (set when status topics are on).
   std::optional<Will> gateway_will;
+  AdmissionOptions admission;
 };
 
 struct RuntimeCounters {
@@ -54,6 +67,13 @@ struct RuntimeCounters {
   std::uint64_t qos_m1_dropped = 0;
   std::uint64_t encode_errors = 0;
   std::uint64_t parked_expired = 0;  // parked sessions dropped by expiry or by the cap
+  // Admission ([admission]): refused CONNECTs (answered with a CONNACK) by reason, and datagrams
+  // dropped unanswered.
+  std::uint64_t refused_client_id = 0;     // CONNACK 0x03
+  std::uint64_t refused_network = 0;       // CONNACK 0x03
+  std::uint64_t refused_max_sessions = 0;  // CONNACK 0x01
+  std::uint64_t dropped_network = 0;       // other packets from outside the allowed networks
+  std::uint64_t rate_limited = 0;          // dropped before decoding
 };
 
 // Where a sensor is reached: its transport address, plus the wireless node id when it sits behind
@@ -85,6 +105,14 @@ class Runtime {
   void stop(std::function<void()> done);
 
   const RuntimeCounters& counters() const noexcept { return counters_; }
+  // Buffered broker messages over all sessions and the drops by reason.
+  const BufferBudget& buffer_budget() const noexcept { return *options_.session.budget; }
+  // SIGHUP: new allow-lists and limits. Sessions already connected stay until they reconnect
+  // (those no longer allowed are logged).
+  void set_admission(AdmissionOptions admission);
+  // SIGHUP: buffer caps. Per-client caps apply to sessions created from now on, totals at once.
+  void set_buffer_limits(std::size_t per_client, std::size_t per_client_bytes, std::size_t total,
+                         std::size_t total_bytes);
   std::size_t session_count() const noexcept { return sessions_.size(); }
   bool broker_reachable() const noexcept { return broker_up_; }
   friend struct ServiceHooks;  // service hooks (R2), defined at the end of this file
@@ -111,6 +139,9 @@ class Runtime {
   void handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   Entry& new_session(const SensorAddress& from, const std::string& client_id, TimePoint now);
   bool try_resume(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
+  bool admit_datagram(const transport::PeerAddress& from, TimePoint now);
+  void refuse(const SensorAddress& from, const std::string& client_id, mqttsn::ReturnCode code,
+              const std::string& why, TimePoint now);
   void handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p);
   void bind(Entry& e, const SensorAddress& to);
   void unbind(Entry& e);
@@ -179,6 +210,9 @@ class Runtime {
   std::function<void()> on_stopped_;
 
   RuntimeCounters counters_;
+  std::optional<RateLimiter> rate_limiter_;  // nullopt: no rate limit
+  LogThrottle rate_log_{10, std::chrono::seconds(10)};
+  LogThrottle refusal_log_{20, std::chrono::seconds(10)};
 };
 
 }  // namespace gw

@@ -46,6 +46,15 @@ std::string last_seen_fields(TimePoint when, TimePoint steady_now,
              std::chrono::duration_cast<std::chrono::seconds>(ago).count()));
 }
 
+// ", "buffer_client_messages": n, ..." : buffered broker messages dropped, by cap.
+std::string buffer_drops(const BufferBudget& b) {
+  std::string out;
+  for (auto r : {DropReason::ClientMessages, DropReason::ClientBytes, DropReason::TotalMessages,
+                 DropReason::TotalBytes})
+    out += std::string(", \"buffer_") + to_string(r) + "\": " + num(b.drops(r));
+  return out;
+}
+
 }  // namespace
 
 StatusPublisher::StatusPublisher(uv_loop_t* loop, Runtime& runtime, std::string prefix,
@@ -69,6 +78,7 @@ void StatusPublisher::start() {
 std::string StatusPublisher::status_json() const {
   const SessionCounts n = ServiceHooks::session_counts(runtime_);
   const RuntimeCounters& c = runtime_.counters();
+  const BufferBudget& b = runtime_.buffer_budget();
   const auto up =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
   return std::string("{\"online\": true, \"sensors\": {\"active\": ") + num(n.active) +
@@ -78,7 +88,14 @@ std::string StatusPublisher::status_json() const {
          ", \"out\": " + num(c.datagrams_out) +
          "}, \"drops\": {\"qos_m1\": " + num(c.qos_m1_dropped) +
          ", \"unknown_sender\": " + num(c.unknown_sender) +
-         ", \"encode_error\": " + num(c.encode_errors) + "}, \"malformed\": " + num(c.malformed) +
+         ", \"encode_error\": " + num(c.encode_errors) +
+         ", \"rate_limited\": " + num(c.rate_limited) +
+         ", \"network_not_allowed\": " + num(c.dropped_network) + buffer_drops(b) +
+         "}, \"refused\": {\"client_id\": " + num(c.refused_client_id) +
+         ", \"network\": " + num(c.refused_network) +
+         ", \"max_sessions\": " + num(c.refused_max_sessions) +
+         "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +
+         "}, \"malformed\": " + num(c.malformed) +
          ", \"sessions_created\": " + num(c.sessions_created) +
          ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) + "}";
 }
