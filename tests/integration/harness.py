@@ -138,7 +138,7 @@ class Gateway:
     """The real mqttsn-gateway with a generated TOML config; stop() asserts a clean exit (0)."""
 
     def __init__(self, broker_uri, workdir=None, gw_id=7, protocol=None, predefined=None,
-                 ipv6=True, extra_args=(), log_level="debug"):
+                 ipv6=True, extra_args=(), log_level="debug", sections=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="it-gw-")
         self.gw_id = gw_id
         self.port = free_port(socket.SOCK_DGRAM, v6_too=ipv6)
@@ -158,6 +158,9 @@ class Gateway:
                  "[topics.predefined]"]
         lines += ['"%d" = %s' % (k, _toml_value(v)) for k, v in sorted(self.predefined.items())]
         lines += ["", "[protocol]"] + ["%s = %s" % (k, _toml_value(v)) for k, v in self.protocol.items()]
+        # Further sections, e.g. {"admission": {...}, "status": {...}}, written last.
+        for name, keys in (sections or {}).items():
+            lines += ["", "[%s]" % name] + ["%s = %s" % (k, _toml_value(v)) for k, v in keys.items()]
         self.config = os.path.join(self.dir, "gateway.toml")
         with open(self.config, "w") as f:
             f.write("\n".join(lines) + "\n")
