@@ -98,7 +98,7 @@ def test_session_cap(sensors, gateway):
     s1.connect("cap-1")
     s2.connect("cap-2")
     s3.connect("cap-3", expect_rc=sn.REJ_CONGESTION)
-    assert "admission.max_sessions (2) reached" in gateway.log_text()
+    assert wait_until(lambda: "admission.max_sessions (2) reached" in gateway.log_text(), 5)
     # A known ClientId taking over from a new address adds no session: accepted.
     sensors("s1-moved").connect("cap-1")
     s2.connect("cap-2")  # reconnect from the same address: accepted too
@@ -138,7 +138,7 @@ def test_rate_limit_cuts_a_flood_and_serves_a_polite_source(sensors, gateway, ob
         print("flood: %d sent in %.2f s, %d answered, %d counted as rate limited"
               % (sent, elapsed, answers, st["drops"]["rate_limited"]))
         assert st["drops"]["rate_limited"] <= sent - answers
-        assert "rate limit: datagram from udp:127.0.0.3:" in gateway.log_text()
+        assert wait_until(lambda: "rate limit: datagram from udp:127.0.0.3:" in gateway.log_text(), 5)
     finally:
         for link in floods:
             link.close()
@@ -157,8 +157,8 @@ def test_buffer_byte_cap_drops_the_oldest(sensor, observer, gateway, client_id):
     got = [sensor.receive_publish(timeout=5).data[0] - 0x30 for _ in range(2)]
     sensor.expect(sn.PINGRESP)
     assert got == [6, 7], got  # the newest kept
-    assert gateway.log_text().count("buffer full (client_bytes), dropped a QoS 1 message on "
-                                    "'adm/buf'") == 6, gateway.log_text()[-3000:]
+    line = "buffer full (client_bytes), dropped a QoS 1 message on 'adm/buf'"
+    assert wait_until(lambda: gateway.log_text().count(line) == 6, 5), gateway.log_text()[-3000:]
 
 
 @pytest.mark.gateway_config(protocol={"max_buffered_bytes_per_client": 300},
@@ -172,7 +172,7 @@ def test_buffer_drops_counted_in_status(sensor, observer, gateway, client_id):
         observer.publish("adm/count", b"x" * 100, qos=0)
     st = status(observer, gateway, lambda st: st["drops"]["buffer_client_bytes"] == 3)
     assert st["buffered"]["messages"] == 2 and st["buffered"]["bytes"] == 2 * 109, st
-    assert "buffer full (client_bytes)" in gateway.log_text()
+    assert wait_until(lambda: "buffer full (client_bytes)" in gateway.log_text(), 5)
 
 
 @pytest.mark.gateway_config(**admission(client_ids=["hup-a"]))
@@ -187,8 +187,9 @@ def test_sighup_changes_the_allow_list_without_restart(sensors, gateway):
     rewrite_admission(gateway, client_ids=["hup-b"], networks=["127.0.0.1/32"])
     assert wait_until(lambda: "admission.client_ids: -hup-a; admission.networks: +127.0.0.1/32"
                       in gateway.log_text(), 5), gateway.log_text()[-2000:]
-    assert "session ClientId=hup-a udp:127.0.0.1:%d is no longer allowed" \
-        % a.link.sock.getsockname()[1] in gateway.log_text()
+    gone = "session ClientId=hup-a udp:127.0.0.1:%d is no longer allowed" \
+        % a.link.sock.getsockname()[1]
+    assert wait_until(lambda: gone in gateway.log_text(), 5), gateway.log_text()[-2000:]
     a.connect("hup-a", expect_rc=sn.REJ_NOT_SUPPORTED)  # refused when it reconnects
     b.connect("hup-b")
     assert gateway.alive()
