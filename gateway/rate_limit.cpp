@@ -64,14 +64,4 @@ void RateLimiter::sweep(SteadyTime now) {
   std::erase_if(table_, [&](const auto& kv) { return kv.second.full_at(now, pps_, burst_); });
 }
 
-bool LogThrottle::allow(SteadyTime now, std::uint64_t& suppressed) noexcept {
-  suppressed = 0;
-  if (now - window_start_ >= window_) {
-    if (in_window_ > per_window_) suppressed = in_window_ - per_window_;
-    window_start_ = now;
-    in_window_ = 0;
-  }
-  return ++in_window_ <= per_window_;
-}
-
 }  // namespace gw

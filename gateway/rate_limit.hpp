@@ -67,20 +67,4 @@ class RateLimiter {
   std::uint64_t overflowed_ = 0;  // packets judged by the overflow bucket
 };
 
-// At most `per_window` log lines per window; tells how many were held back.
-class LogThrottle {
- public:
-  LogThrottle(unsigned per_window, std::chrono::steady_clock::duration window) noexcept
-      : per_window_(per_window), window_(window) {}
-  // Whether to log this event. `suppressed` gets the count held back in the window that just
-  // ended (0 if none or the window goes on), to be logged once.
-  bool allow(SteadyTime now, std::uint64_t& suppressed) noexcept;
-
- private:
-  unsigned per_window_;
-  std::chrono::steady_clock::duration window_;
-  SteadyTime window_start_{};
-  std::uint64_t in_window_ = 0;
-};
-
 }  // namespace gw

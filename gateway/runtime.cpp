@@ -133,12 +133,12 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
     // Only a CONNECT learns why; anything else goes unanswered, so a scan learns nothing.
     if (const auto* c = std::get_if<Connect>(&msg)) {
       ++counters_.refused_network;
-      refuse(from, c->client_id, ReturnCode::RejectedNotSupported, "source network not allowed",
-             now);
+      refuse(from, c->client_id, ReturnCode::RejectedNotSupported, "source network not allowed");
     } else {
       ++counters_.dropped_network;
-      spdlog::debug("{} from {} dropped: source network not allowed", to_string(type_of(msg)),
-                    address_text(from));
+      util::log_limited("network not allowed", spdlog::level::debug,
+                        "{} from {} dropped: source network not allowed", to_string(type_of(msg)),
+                        address_text(from));
     }
     return;
   }
@@ -186,8 +186,7 @@ void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& m
   const auto& c = std::get<mqttsn::Connect>(msg);
   if (!options_.admission.allow.allows_client_id(c.client_id)) {
     ++counters_.refused_client_id;
-    refuse(from, c.client_id, mqttsn::ReturnCode::RejectedNotSupported, "ClientId not allowed",
-           now);
+    refuse(from, c.client_id, mqttsn::ReturnCode::RejectedNotSupported, "ClientId not allowed");
     return;
   }
   Entry* e = nullptr;
@@ -197,7 +196,7 @@ void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& m
   if (e == nullptr && cap != 0 && sessions_.size() >= cap) {
     ++counters_.refused_max_sessions;
     refuse(from, c.client_id, mqttsn::ReturnCode::RejectedCongestion,
-           "admission.max_sessions (" + std::to_string(cap) + ") reached", now);
+           "admission.max_sessions (" + std::to_string(cap) + ") reached");
     return;
   }
   if (e != nullptr) {
@@ -264,24 +263,18 @@ bool Runtime::try_resume(const SensorAddress& from, const mqttsn::Message& msg, 
 bool Runtime::admit_datagram(const transport::PeerAddress& from, TimePoint now) {
   if (!rate_limiter_ || rate_limiter_->allow(source_key(from), now)) return true;
   ++counters_.rate_limited;
-  std::uint64_t suppressed = 0;
-  const bool log = rate_log_.allow(now, suppressed);
-  if (suppressed > 0) spdlog::warn("rate limit: {} more dropped datagrams not logged", suppressed);
-  if (log)
-    spdlog::warn("rate limit: datagram from {} dropped (admission.rate_limit_pps = {})",
-                 transport::to_string(from), options_.admission.rate_limit_pps);
+  util::log_limited("rate limited", spdlog::level::warn,
+                    "rate limit: datagram from {} dropped (admission.rate_limit_pps = {})",
+                    transport::to_string(from), options_.admission.rate_limit_pps);
   return false;
 }
 
 void Runtime::refuse(const SensorAddress& from, const std::string& client_id,
-                     mqttsn::ReturnCode code, const std::string& why, TimePoint now) {
+                     mqttsn::ReturnCode code, const std::string& why) {
   send(from, mqttsn::ConnAck{code});
-  std::uint64_t suppressed = 0;
-  const bool log = refusal_log_.allow(now, suppressed);
-  if (suppressed > 0) spdlog::warn("admission: {} more refused CONNECTs not logged", suppressed);
-  if (log)
-    spdlog::warn("admission: CONNECT refused ({}): ClientId={} {}, CONNACK 0x{:02x}", why,
-                 mqttsn::printable(client_id), address_text(from), static_cast<unsigned>(code));
+  util::log_limited("admission refused", spdlog::level::warn,
+                    "admission: CONNECT refused ({}): ClientId={} {}, CONNACK 0x{:02x}", why,
+                    mqttsn::printable(client_id), address_text(from), static_cast<unsigned>(code));
 }
 
 void Runtime::set_admission(AdmissionOptions admission) {

@@ -141,7 +141,7 @@ class Runtime {
   bool try_resume(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   bool admit_datagram(const transport::PeerAddress& from, TimePoint now);
   void refuse(const SensorAddress& from, const std::string& client_id, mqttsn::ReturnCode code,
-              const std::string& why, TimePoint now);
+              const std::string& why);
   void handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p);
   void bind(Entry& e, const SensorAddress& to);
   void unbind(Entry& e);
@@ -211,8 +211,6 @@ class Runtime {
 
   RuntimeCounters counters_;
   std::optional<RateLimiter> rate_limiter_;  // nullopt: no rate limit
-  LogThrottle rate_log_{10, std::chrono::seconds(10)};
-  LogThrottle refusal_log_{20, std::chrono::seconds(10)};
 };
 
 }  // namespace gw

@@ -1,5 +1,5 @@
 // [admission] pure parts: ClientId patterns, CIDR networks, the token bucket and its bounded table,
-// the log throttle, and the config keys.
+// and the config keys.
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -178,19 +178,6 @@ TEST_SUITE("runtime") {
     CHECK(rl.allow(src(2000), t0 + 5s));
     CHECK(rl.sources() <= 4);
     CHECK(rl.allow(src(2001), t0 + 5s));
-  }
-
-  TEST_CASE("log throttle: so many lines a window, then the count held back") {
-    gw::LogThrottle t(2, 10s);
-    const auto t0 = gw::SteadyTime{} + 1000s;
-    std::uint64_t suppressed = 0;
-    CHECK(t.allow(t0, suppressed));
-    CHECK(t.allow(t0 + 1s, suppressed));
-    CHECK_FALSE(t.allow(t0 + 2s, suppressed));
-    CHECK_FALSE(t.allow(t0 + 3s, suppressed));
-    CHECK(suppressed == 0);
-    CHECK(t.allow(t0 + 11s, suppressed));
-    CHECK(suppressed == 2);
   }
 
   TEST_CASE("config: [admission] and the buffer caps") {
