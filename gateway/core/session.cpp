@@ -64,7 +64,25 @@ const std::string& Session::client_id() const noexcept {
   return client_id_;
 }
 
+namespace {
+// Packets that never change what a snapshot holds unless they change the state (PINGREQ waking a
+// sleeping sensor): the uplink hot path.
+bool snapshot_neutral(const mqttsn::Message& msg) {
+  return std::holds_alternative<mqttsn::Publish>(msg) ||
+         std::holds_alternative<mqttsn::PubRel>(msg) ||
+         std::holds_alternative<mqttsn::PingReq>(msg) ||
+         std::holds_alternative<mqttsn::PingResp>(msg);
+}
+}  // namespace
+
 Actions Session::on_packet(const mqttsn::Message& msg, TimePoint now) {
+  const SessionState before = state_;
+  Actions out = on_packet_inner(msg, now);
+  if (state_ != before || !snapshot_neutral(msg)) ++revision_;
+  return out;
+}
+
+Actions Session::on_packet_inner(const mqttsn::Message& msg, TimePoint now) {
   Actions out;
   if (state_ == SessionState::Disconnected && std::holds_alternative<mqttsn::Connect>(msg)) {
     // A CleanSession=false session kept by the runtime after a clean DISCONNECT (§6.3, §6.12):
@@ -126,6 +144,7 @@ Actions Session::on_packet(const mqttsn::Message& msg, TimePoint now) {
 Actions Session::on_upstream(const UpstreamEvent& event, TimePoint now) {
   Actions out;
   if (state_ == SessionState::Lost || state_ == SessionState::Disconnected) return out;
+  const SessionState before = state_;
   if (const auto* c = std::get_if<ev::UpstreamConnected>(&event)) {
     on_upstream_connected(*c, now, out);
   } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&event)) {
@@ -145,10 +164,23 @@ Actions Session::on_upstream(const UpstreamEvent& event, TimePoint now) {
   } else if (const auto* u = std::get_if<ev::UpstreamUnsubscribed>(&event)) {
     on_unsubscribed(*u, out);
   }
+  // A QoS 0 message that went straight out (or was buffered: QoS 0 is not kept) changes nothing
+  // a snapshot holds; a subscription granted or a QoS 1/2 message buffered does.
+  const auto* m = std::get_if<ev::UpstreamMessage>(&event);
+  if (state_ != before || std::holds_alternative<ev::UpstreamSubscribed>(event) ||
+      (m != nullptr && m->qos > 0))
+    ++revision_;
   return out;
 }
 
 Actions Session::on_timer(TimePoint now) {
+  const SessionState before = state_;
+  Actions out = on_timer_inner(now);
+  if (state_ != before) ++revision_;
+  return out;
+}
+
+Actions Session::on_timer_inner(TimePoint now) {
   Actions out;
   switch (state_) {
     case SessionState::Connecting:

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "gateway/core/outbox.hpp"
+#include "gateway/core/session_snapshot.hpp"
 #include "gateway/core/session_types.hpp"
 #include "gateway/core/topic_registry.hpp"
 #include "mqttsn/messages.hpp"
@@ -33,6 +34,16 @@ class Session {
 
   SessionState state() const noexcept;
   const std::string& client_id() const noexcept;
+
+  // ---- persistence (session_snapshot.cpp)
+  // Moves whenever what snapshot() returns may have changed (registrations, subscriptions, will,
+  // state, QoS 1/2 buffer); never for QoS 0/1/2 uplink PUBLISH, so the hot path writes nothing.
+  std::uint64_t revision() const noexcept { return revision_; }
+  SessionSnapshot snapshot() const;
+  // Rebuilds a fresh session (constructed, nothing fed yet) from a snapshot at `now`: timers start
+  // from `now`. A live session (Active, Asleep) asks for its upstream session again, as a CONNECT
+  // would; a parked one (Disconnected) waits for the sensor's CONNECT.
+  Actions restore(const SessionSnapshot& s, TimePoint now);
 
   // ---- status (for the runtime's logs, metrics and tests)
   const std::optional<Will>& will() const noexcept { return will_; }
@@ -86,6 +97,9 @@ class Session {
     unsigned retries = 0;
     bool parked = false;  // PubRel while the client sleeps or reconnects: resent on resume
   };
+
+  Actions on_packet_inner(const mqttsn::Message& msg, TimePoint now);
+  Actions on_timer_inner(TimePoint now);
 
   // session.cpp: connection, will, keep-alive, sleep, upstream connection events
   void on_connect(const mqttsn::Connect& c, TimePoint now, Actions& out);
@@ -162,6 +176,7 @@ class Session {
   Outbox outbox_;
   std::optional<Inflight> inflight_;
   std::uint16_t next_msg_id_ = 1;
+  std::uint64_t revision_ = 0;
 };
 
 }  // namespace gw

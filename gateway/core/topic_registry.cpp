@@ -1,5 +1,6 @@
 #include "gateway/core/topic_registry.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include "mqttsn/topic.hpp"
@@ -76,6 +77,25 @@ void TopicRegistry::clear() {
   by_name_.clear();
   rejected_.clear();
   next_id_ = 1;
+}
+
+std::vector<TopicRegistration> TopicRegistry::registrations() const {
+  std::vector<TopicRegistration> out;
+  out.reserve(by_id_.size());
+  for (const auto& [id, entry] : by_id_) out.push_back({id, entry.name, entry.known});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  return out;
+}
+
+void TopicRegistry::restore(const std::vector<TopicRegistration>& regs, std::uint16_t next_id) {
+  clear();
+  for (const auto& r : regs) {
+    // A damaged store must not break the registry's invariant (one name <-> one id).
+    if (!usable(r.id) || by_id_.contains(r.id) || by_name_.contains(r.name)) continue;
+    by_id_.emplace(r.id, Entry{r.name, r.known_by_client});
+    by_name_.emplace(r.name, r.id);
+  }
+  next_id_ = usable(next_id) ? next_id : 1;
 }
 
 const std::string* TopicRegistry::predefined_name(std::uint16_t id) const {

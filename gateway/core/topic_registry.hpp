@@ -9,7 +9,9 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
+#include "gateway/core/session_snapshot.hpp"
 #include "gateway/core/session_types.hpp"
 #include "mqttsn/messages.hpp"
 
@@ -48,6 +50,12 @@ class TopicRegistry {
   // Drops every normal id (CleanSession=true).
   void clear();
   std::size_t size() const noexcept { return by_id_.size(); }
+
+  // Persistence: the normal ids ordered by id, the next id to try, and their restoration (which
+  // replaces every normal id; rejections are not kept).
+  std::vector<TopicRegistration> registrations() const;
+  std::uint16_t next_id() const noexcept { return next_id_; }
+  void restore(const std::vector<TopicRegistration>& regs, std::uint16_t next_id);
 
   const std::string* predefined_name(std::uint16_t id) const;
   std::optional<std::uint16_t> predefined_id(std::string_view name) const;
