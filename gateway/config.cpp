@@ -346,6 +346,12 @@ void read_ble(Reader& r, const toml::table& t, Config& c) {
   }
 }
 
+// [state]: where sensor sessions survive a restart.
+void read_state(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "state", {"path"});
+  r.string(t, "state", "path", c.state.path);
+}
+
 // [status] (R2): retained JSON status topics through the gateway's own MQTT client.
 void read_status(Reader& r, const toml::table& t, Config& c) {
   r.reject_unknown(t, "status", {"enabled", "topic_prefix", "interval_s"});
@@ -376,7 +382,8 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
   }
   Reader r(result.errors);
   r.reject_unknown(
-      root, "", {"gateway", "broker", "udp", "topics", "protocol", "ble", "status", "admission"});
+      root, "",
+      {"gateway", "broker", "udp", "topics", "protocol", "ble", "status", "admission", "state"});
   Config& c = result.config;
   if (const auto* t = r.table(root, "", "gateway")) read_gateway(r, *t, c);
   if (const auto* t = r.table(root, "", "broker")) read_broker(r, *t, c);
@@ -386,6 +393,7 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
   if (const auto* t = r.table(root, "", "ble")) read_ble(r, *t, c);
   if (const auto* t = r.table(root, "", "status")) read_status(r, *t, c);
   if (const auto* t = r.table(root, "", "admission")) read_admission(r, *t, c);
+  if (const auto* t = r.table(root, "", "state")) read_state(r, *t, c);
   if (!c.udp.enabled && !c.ble.enabled) r.error("udp.enabled", "no transport enabled (udp, ble)");
   return result;
 }

@@ -92,6 +92,12 @@ struct StatusSection {
   std::uint32_t interval_s = 30;
 };
 
+// [state]: sensor sessions kept across restarts (SQLite). "" = not kept. A relative path is taken
+// inside $STATE_DIRECTORY when systemd sets it (StateDirectory=), else the working directory.
+struct StateSection {
+  std::string path;
+};
+
 struct Config {
   GatewaySection gateway;
   BrokerSection broker;
@@ -101,6 +107,7 @@ struct Config {
   BleSection ble;
   StatusSection status;
   AdmissionSection admission;
+  StateSection state;
 };
 
 // Result of parsing: the config, or every error found ("protocol.retry_count: expected integer").

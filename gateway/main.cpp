@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -42,6 +43,17 @@ gw::AdmissionOptions admission_options(const gw::Config& c) {
   return a;
 }
 
+// [state] path: a relative one lives in the service's state directory when systemd gives one
+// (StateDirectory= sets $STATE_DIRECTORY; several are ':'-separated, the first is ours).
+std::string state_path(const gw::Config& c) {
+  const std::string& p = c.state.path;
+  if (p.empty() || p.front() == '/') return p;
+  const char* dir = std::getenv("STATE_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') return p;
+  const std::string d(dir);
+  return d.substr(0, d.find(':')) + "/" + p;
+}
+
 gw::RuntimeOptions runtime_options(const gw::Config& c,
                                    const std::shared_ptr<gw::PredefinedTopics>& predefined) {
   gw::RuntimeOptions o;
@@ -61,6 +73,7 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.advertise_interval = std::chrono::seconds(c.protocol.advertise_interval_s);
   o.parked_session_expiry = std::chrono::seconds(c.protocol.parked_session_expiry_s);
   o.max_parked_sessions = static_cast<std::size_t>(c.protocol.max_parked_sessions);
+  o.state_path = state_path(c);
   if (c.status.enabled) {
     const std::string offline = "{\"online\": false}";
     o.gateway_will =

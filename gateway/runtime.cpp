@@ -75,6 +75,9 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options)
     t->data = this;
     ++open_timers_;
   }
+  uv_check_init(loop_, &store_check_);
+  store_check_.data = this;
+  ++open_timers_;
 }
 
 Runtime::~Runtime() = default;
@@ -89,6 +92,7 @@ std::string Runtime::start() {
       UpstreamClient::create(options_.upstream, options_.gateway_client_id, 0, mailbox_, error);
   if (!gateway_client_) return "broker.uri: " + error;
   gateway_client_->connect(true, 60, options_.gateway_will);
+  if (std::string e = open_store(); !e.empty()) return e;
   const auto period =
       static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());
   uv_timer_start(
@@ -476,6 +480,7 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
     if (ended) return;  // `e` is gone; nothing after EndSession is carried out
   }
   static_cast<void>(now);
+  note_changed(e);
   reschedule(e);
 }
 
@@ -492,6 +497,7 @@ void Runtime::publish_will_via_gateway(const Entry& e, const act::PublishUpstrea
 
 void Runtime::end_session(Entry& e, bool lost) {
   ++counters_.sessions_ended;
+  note_changed(e.client_id);  // parked (rewritten) or gone (deleted)
   util::log_limited("session ended", spdlog::level::info, "session {}: ended ({})", describe(e),
                     lost ? "lost" : "disconnected");
   unbind(e);
@@ -517,11 +523,13 @@ void Runtime::end_session(Entry& e, bool lost) {
 // ---------------------------------------------------------------- parked sessions
 
 void Runtime::park(std::unique_ptr<Entry> entry, TimePoint now) {
+  note_changed(entry->client_id);
   if (options_.parked_session_expiry.count() <= 0 || options_.max_parked_sessions == 0) return;
   unpark(entry->client_id);  // not expected: a parked ClientId is unparked by its CONNECT
   // The cap bounds memory whatever the expiry: the oldest parked session makes room.
   while (parked_.size() >= options_.max_parked_sessions && !parked_order_.empty()) {
     ++counters_.parked_expired;
+    note_changed(parked_order_.begin()->second);
     parked_.erase(parked_order_.begin()->second);
     parked_order_.erase(parked_order_.begin());
   }
@@ -546,6 +554,7 @@ void Runtime::expire_parked() {
   std::size_t expired = 0;
   while (!parked_order_.empty() &&
          now - parked_order_.begin()->first.first >= options_.parked_session_expiry) {
+    note_changed(parked_order_.begin()->second);
     parked_.erase(parked_order_.begin()->second);
     parked_order_.erase(parked_order_.begin());
     ++expired;
@@ -768,6 +777,8 @@ void Runtime::stop(std::function<void()> done) {
   uv_timer_stop(&wake_timer_);
   connecting_.clear();
   spdlog::info("stopping: {} sessions, disconnecting upstream", sessions_.size());
+  flush_store();  // the sessions stay stored: they are restored at the next start
+  uv_check_stop(&store_check_);
   std::vector<std::uint64_t> ids;
   ids.reserve(sessions_.size());
   for (auto& [id, entry] : sessions_) ids.push_back(id);
@@ -802,7 +813,15 @@ void Runtime::finish_stop() {
   retiring_.clear();
   gateway_client_.reset();
   graveyard_.clear();
+  store_.reset();  // closes the database (checkpoints its WAL)
   mailbox_.close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&store_check_), [](uv_handle_t* h) {
+    auto* self = static_cast<Runtime*>(h->data);
+    if (--self->open_timers_ == 0 && self->on_stopped_) {
+      auto done = std::move(self->on_stopped_);
+      done();
+    }
+  });
   for (uv_timer_t* t : {&session_timer_, &advertise_timer_, &gateway_retry_timer_, &stop_timer_,
                         &sweep_timer_, &parked_timer_, &wake_timer_}) {
     uv_close(reinterpret_cast<uv_handle_t*>(t), [](uv_handle_t* h) {

@@ -16,6 +16,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "gateway/admission.hpp"
@@ -24,6 +25,7 @@
 #include "gateway/core/session_types.hpp"
 #include "gateway/mailbox.hpp"
 #include "gateway/rate_limit.hpp"
+#include "gateway/state_store.hpp"
 #include "gateway/upstream.hpp"
 #include "transports/peer_address.hpp"
 
@@ -53,6 +55,8 @@ struct RuntimeOptions {
   // shows as offline (set when status topics are on).
   std::optional<Will> gateway_will;
   AdmissionOptions admission;
+  // SQLite file where sessions survive a restart (state_store.hpp); "" = not kept.
+  std::string state_path;
 };
 
 struct RuntimeCounters {
@@ -74,6 +78,8 @@ struct RuntimeCounters {
   std::uint64_t refused_max_sessions = 0;  // CONNACK 0x01
   std::uint64_t dropped_network = 0;       // other packets from outside the allowed networks
   std::uint64_t rate_limited = 0;          // dropped before decoding
+  std::uint64_t store_writes = 0;          // state store transactions
+  std::uint64_t store_errors = 0;          // ... that failed (logged)
 };
 
 // Where a sensor is reached: its transport address, plus the wireless node id when it sits behind
@@ -126,7 +132,8 @@ class Runtime {
     std::unique_ptr<UpstreamClient> upstream;
     std::optional<TimePoint> scheduled;  // the deadline in the heap for it
     TimePoint parked_at{};               // when it was parked (parked entries only)
-    TimePoint last_seen{};  // its last datagram (the loop's `now`: no extra clock read)
+    TimePoint last_seen{};              // its last datagram (the loop's `now`: no extra clock read)
+    std::uint64_t stored_revision = 0;  // the session revision last noted for the store
     Entry(std::uint64_t i, SessionConfig c, TimePoint now) : id(i), session(std::move(c), now) {}
   };
   struct Deadline {
@@ -169,6 +176,13 @@ class Runtime {
   void finish_stop();
   std::string describe(const Entry& e) const;
   Entry* find(std::uint64_t id);
+  // State store (runtime_store.cpp): restore at start, note changed sessions after each
+  // carry_out, write them all in one transaction per loop iteration.
+  std::string open_store();
+  void restore(std::vector<StoredSession> stored);
+  void note_changed(Entry& e);
+  void note_changed(const std::string& client_id);
+  void flush_store();
 
   uv_loop_t* loop_;
   RuntimeOptions options_;
@@ -181,7 +195,8 @@ class Runtime {
   uv_timer_t sweep_timer_{};
   uv_timer_t parked_timer_{};
   uv_timer_t wake_timer_{};
-  int open_timers_ = 0;
+  uv_check_t store_check_{};
+  int open_timers_ = 0;  // timers and store_check_ not yet closed
 
   std::uint64_t next_session_id_ = 1;  // 0 is the shared gateway client
   std::unordered_map<std::uint64_t, std::unique_ptr<Entry>> sessions_;
@@ -208,6 +223,10 @@ class Runtime {
   bool stopping_ = false;
   bool stopped_ = false;
   std::function<void()> on_stopped_;
+
+  std::unique_ptr<StateStore> store_;
+  // ClientIds whose stored rows are out of date: rewritten or deleted by flush_store().
+  std::unordered_set<std::string> changed_;
 
   RuntimeCounters counters_;
   std::optional<RateLimiter> rate_limiter_;  // nullopt: no rate limit

@@ -138,7 +138,7 @@ class Gateway:
     """The real mqttsn-gateway with a generated TOML config; stop() asserts a clean exit (0)."""
 
     def __init__(self, broker_uri, workdir=None, gw_id=7, protocol=None, predefined=None,
-                 ipv6=True, extra_args=(), log_level="debug", sections=None):
+                 ipv6=True, extra_args=(), log_level="debug", sections=None, state_path=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="it-gw-")
         self.gw_id = gw_id
         self.port = free_port(socket.SOCK_DGRAM, v6_too=ipv6)
@@ -158,6 +158,10 @@ class Gateway:
                  "[topics.predefined]"]
         lines += ['"%d" = %s' % (k, _toml_value(v)) for k, v in sorted(self.predefined.items())]
         lines += ["", "[protocol]"] + ["%s = %s" % (k, _toml_value(v)) for k, v in self.protocol.items()]
+        # [state] path: sessions kept across restarts (kill() / terminate() then start() again).
+        self.state_path = state_path
+        if state_path is not None:
+            lines += ["", "[state]", "path = %s" % _toml_value(state_path)]
         # Further sections, e.g. {"admission": {...}, "status": {...}}, written last.
         for name, keys in (sections or {}).items():
             lines += ["", "[%s]" % name] + ["%s = %s" % (k, _toml_value(v)) for k, v in keys.items()]
@@ -178,7 +182,8 @@ class Gateway:
         return ("::1", self.port)
 
     def start(self, ready_timeout=10):
-        self._logf = open(self.log, "wb")
+        # Appends: a restarted gateway's log follows the first run's.
+        self._logf = open(self.log, "ab")
         self.proc = subprocess.Popen(self.args, stdout=self._logf, stderr=subprocess.STDOUT)
         probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         probe.settimeout(0.1)
@@ -228,6 +233,35 @@ class Gateway:
         except OSError:
             return ""
         return text[-60000:]
+
+    def kill(self):
+        """SIGKILL, as a crash: nothing is cleaned up. start() runs it again (same port, config)."""
+        self.proc.kill()
+        self.proc.wait()
+        self._logf.close()
+
+    def terminate(self, timeout=10):
+        """A clean stop (SIGTERM) that can be followed by start(); returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            code = "killed after SIGTERM timeout"
+        self._logf.close()
+        return code
+
+    def log_size(self):
+        try:
+            return os.path.getsize(self.log)
+        except OSError:
+            return 0
+
+    def log_since(self, offset):
+        with open(self.log, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
 
     def stop(self, timeout=10):
         """SIGTERM and wait; returns the exit code (None if it had to be killed)."""
