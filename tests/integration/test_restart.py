@@ -125,6 +125,16 @@ def test_active_sensor_publishes_on_registered_id_after_restart(state_gateway, s
     FIGURES["up_delivered"] += 1
     assert wait_until(lambda: _registrations(db, cid) == 1, 5)
 
+    # The hot path writes nothing: uplink PUBLISH (QoS 0 and 1) leaves the state file untouched.
+    time.sleep(0.3)
+    wal = db + "-wal"
+    before = os.stat(wal).st_mtime_ns
+    for i in range(20):
+        b.publish(tid, b"q0 %d" % i, qos=0)
+        b.publish(tid, b"q1 %d" % i, qos=1)
+    observer.wait_payload(topic, b"q0 19")
+    assert os.stat(wal).st_mtime_ns == before, "uplink PUBLISH wrote to the state file"
+
     _restart(gw, how, 1)
     # No new CONNECT, the same address: the restored session knows the sensor and its topic id.
     for i in range(3):
