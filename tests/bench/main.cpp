@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
                "count at the broker with a Paho C++ client instead of a raw MQTT socket");
   app.add_option("--connect-timeout-ms", opt.connect_timeout_ms,
                  "the gateway's [broker] connect_timeout_ms (default: the gateway's own)");
+  app.add_flag("--state", opt.state,
+               "keep sessions in a state file ([state] path) in the temporary directory");
   app.add_flag("--keep", opt.keep, "keep the temporary directory with configs and logs");
   CLI11_PARSE(app, argc, argv);
 

@@ -82,6 +82,8 @@ std::string Rig::restart_gateway() {
       << "[topics.predefined]\n\"1\" = \"bench/predefined\"\n\n"
       << "[protocol]\nretry_interval_ms = 10000\nretry_count = 3\nmax_buffered_per_client = 1000\n";
   ++gateway_starts_;
+  if (options_.state)
+    conf << "\n[state]\npath = \"" << dir_ << "/state-" << gateway_starts_ << ".db\"\n";
   const std::string path = dir_ + "/gateway-" + std::to_string(gateway_starts_) + ".toml";
   gateway_log_ = dir_ + "/gateway-" + std::to_string(gateway_starts_) + ".log";
   write_file(path, conf.str());
