@@ -22,12 +22,14 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 std::string Runtime::open_store() {
   if (options_.state_path.empty()) return {};
   OpenedStore opened = open_state_store(options_.state_path);
+  if (!opened.error.empty())
+    return "state.path: " + opened.error +
+           (opened.problem.empty() ? std::string() : " (" + opened.problem + ")");
   if (!opened.problem.empty())
     spdlog::error("state file {} is unusable ({}); {}; starting with no stored sessions",
                   options_.state_path, opened.problem,
-                  opened.moved_aside.empty() ? std::string("it could not be kept")
+                  opened.moved_aside.empty() ? std::string("nothing to move aside")
                                              : "moved aside to " + opened.moved_aside);
-  if (!opened.error.empty()) return "state.path: " + opened.error;
   store_ = std::move(opened.store);
   restore(std::move(opened.sessions));
   uv_check_start(&store_check_,

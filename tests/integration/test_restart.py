@@ -13,7 +13,7 @@ import time
 import pytest
 
 import mqttsn_packets as sn
-from harness import wait_until
+from harness import Gateway, wait_until
 
 # Downlink: published by the broker-side client, delivered to (and acknowledged by) the sensor.
 # Uplink: published by the sensor, acknowledged (PUBACK) by the gateway, delivered to the broker.
@@ -206,6 +206,16 @@ def test_unusable_state_file_is_moved_aside(make_gateway, tmp_path, sensors, dam
     s.connect("rsdamaged", duration=60)
     s.register("rs/damaged")
     assert wait_until(lambda: _registrations(str(db), "rsdamaged") == 1, 5)
+
+
+def test_state_file_that_cannot_be_created_stops_the_start(broker, tmp_path):
+    gw = Gateway(broker.uri, workdir=str(tmp_path),
+                 state_path=str(tmp_path / "no-such-dir" / "state.db"))
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        gw.start(ready_timeout=5)
+    assert "state.path: cannot create the state file" in gw.log_text(), gw.log_text()[-2000:]
+    assert not os.path.exists(tmp_path / "no-such-dir")
+    gw.stop()
 
 
 def test_zz_figures():
