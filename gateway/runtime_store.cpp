@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "gateway/runtime.hpp"
-#include "mqttsn/print.hpp"
+#include "transports/log/limited_log.hpp"
 
 namespace gw {
 
@@ -125,10 +125,11 @@ void Runtime::flush_store() {
   ++counters_.store_writes;
   if (std::string error = store_->write(puts, removes); !error.empty()) {
     // Kept going: the sessions live on in memory, the next change writes them again.
-    if (counters_.store_errors++ % 100 == 0)
-      spdlog::error("state file {}: write of {} sessions failed: {} ({} failures so far)",
-                    options_.state_path, puts.size() + removes.size(), error,
-                    counters_.store_errors);
+    ++counters_.store_errors;
+    util::log_limited("state file write", spdlog::level::err,
+                      "state file {}: write of {} sessions failed: {} ({} failures so far)",
+                      options_.state_path, puts.size() + removes.size(), error,
+                      counters_.store_errors);
   }
 }
 
