@@ -100,6 +100,15 @@ rssi_min = -80
     CHECK(has_error(top, "gateway_id: unknown key"));
   }
 
+  TEST_CASE("config: [state] path; empty by default, its keys checked") {
+    CHECK(gw::parse_config("").config.state.path.empty());
+    auto r = gw::parse_config("[state]\npath = \"state.db\"\n");
+    REQUIRE(r.ok());
+    CHECK(r.config.state.path == "state.db");
+    CHECK(has_error(gw::parse_config("[state]\npath = 1\n"), "state.path: expected string"));
+    CHECK(has_error(gw::parse_config("[state]\nfile = \"x\"\n"), "state.file: unknown key"));
+  }
+
   TEST_CASE("config: wrong types are errors naming the key") {
     auto r = gw::parse_config(
         "[protocol]\nretry_count = \"three\"\n[broker]\nuri = 5\n[udp]\nlisten = \"0.0.0.0:1\"\n"

@@ -42,4 +42,12 @@ TEST_SUITE("runtime") {
     CHECK(has(plan.ignored, "udp.enabled"));
     CHECK(plan.changes.empty());
   }
+
+  TEST_CASE("reload: a new [state] path needs a restart (the open store stays in use)") {
+    gw::Config old_config, fresh;
+    fresh.state.path = "/var/lib/mqttsn-gateway/other.db";
+    const auto plan = gw::plan_reload(old_config, fresh, false);
+    CHECK(has(plan.ignored, "state.path"));
+    CHECK(plan.changes.empty());
+  }
 }
