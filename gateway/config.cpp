@@ -231,7 +231,8 @@ void read_broker(Reader& r, const toml::table& t, Config& c) {
                          uri.rfind("ws://", 0) == 0 || uri.rfind("wss://", 0) == 0;
   if (!scheme_ok || uri.find("://") + 3 >= uri.size())
     r.error("broker.uri", "expected tcp://host:port (or mqtt://, ssl://, ws://, wss://)");
-  if (c.broker.mode != "transparent") r.error("broker.mode", "only \"transparent\" is supported");
+  if (c.broker.mode != "transparent" && c.broker.mode != "aggregating")
+    r.error("broker.mode", "expected \"transparent\" or \"aggregating\"");
 }
 
 void read_udp(Reader& r, const toml::table& t, Config& c) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "gateway/aggregator.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"
@@ -91,6 +92,9 @@ std::string Runtime::start() {
   gateway_client_ =
       UpstreamClient::create(options_.upstream, options_.gateway_client_id, 0, mailbox_, error);
   if (!gateway_client_) return "broker.uri: " + error;
+  if (options_.aggregating)
+    aggregator_ =
+        std::make_unique<Aggregator>(mailbox_, gateway_client_, options_.parked_session_expiry);
   gateway_client_->connect(true, 60, options_.gateway_will);
   if (std::string e = open_store(); !e.empty()) return e;
   const auto period =
@@ -411,14 +415,13 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               if (e.address) send(*e.address, a.msg);
             },
             [&](act::ConnectUpstream& a) {
-              connect_started(e.id);
+              if (!aggregator_) connect_started(e.id);
               if (e.upstream) {
                 e.upstream->restart(a.clean_session, a.keep_alive_s, a.will);
                 return;
               }
               std::string error;
-              e.upstream =
-                  UpstreamClient::create(options_.upstream, a.client_id, e.id, mailbox_, error);
+              e.upstream = open_upstream(e, a, error);
               if (!e.upstream) {
                 spdlog::warn("session {}: upstream client refused: {}", describe(e), error);
                 mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamConnectFailed{error}}});
@@ -428,7 +431,7 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
             },
             [&](act::ReconnectUpstream& a) {
               if (!e.upstream) return;
-              connect_started(e.id);
+              if (!aggregator_) connect_started(e.id);
               e.upstream->reconnect(a.will);
             },
             [&](act::PublishUpstream& a) {
@@ -482,6 +485,12 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
   static_cast<void>(now);
   note_changed(e);
   reschedule(e);
+}
+
+std::unique_ptr<Upstream> Runtime::open_upstream(const Entry& e, const act::ConnectUpstream& a,
+                                                 std::string& error) {
+  if (aggregator_) return aggregator_->open(e.id, a.client_id);
+  return UpstreamClient::create(options_.upstream, a.client_id, e.id, mailbox_, error);
 }
 
 void Runtime::publish_will_via_gateway(const Entry& e, const act::PublishUpstream& will) {
@@ -607,7 +616,7 @@ void Runtime::wake_upstream() {
     gateway_client_->publish(0, wake_topic_, mqttsn::Bytes{}, 0, false);
 }
 
-void Runtime::bury(std::unique_ptr<UpstreamClient> client) {
+void Runtime::bury(std::unique_ptr<Upstream> client) {
   // Paho is still returning from the callback that posted UpstreamClosed (its token touches the
   // client after our listener returns): destroy the client a little later, never right away.
   graveyard_.emplace_back(Clock::now(), std::move(client));
@@ -626,7 +635,7 @@ void Runtime::sweep() {
         static_cast<std::uint64_t>(kBurialDelay.count()), 0);
 }
 
-void Runtime::retire(std::uint64_t session_id, std::unique_ptr<UpstreamClient> client) {
+void Runtime::retire(std::uint64_t session_id, std::unique_ptr<Upstream> client) {
   client->disconnect(kUpstreamDisconnectTimeout);
   auto& slot = retiring_[session_id];
   if (slot) bury(std::move(slot));  // an older one still closing: let it go
@@ -752,6 +761,8 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
     broker_up_ = false;
     spdlog::warn("broker {} connection lost: {}", options_.upstream.uri, l->reason);
   }
+  // Aggregating mode: the sensors' traffic on the shared link (tokens 0 are the runtime's own).
+  if (aggregator_) aggregator_->on_link_event(e);
 }
 
 void Runtime::advertise() {
@@ -776,6 +787,7 @@ void Runtime::stop(std::function<void()> done) {
   uv_timer_stop(&parked_timer_);
   uv_timer_stop(&wake_timer_);
   connecting_.clear();
+  if (aggregator_) aggregator_->stop();
   spdlog::info("stopping: {} sessions, disconnecting upstream", sessions_.size());
   flush_store();  // the sessions stay stored: they are restored at the next start
   uv_check_stop(&store_check_);

@@ -31,6 +31,8 @@
 
 namespace gw {
 
+class Aggregator;
+
 // [admission]: who may connect and how much one peer may send; all can change on SIGHUP.
 struct AdmissionOptions {
   Admission allow;                         // ClientId and UDP network allow-lists
@@ -44,6 +46,9 @@ struct RuntimeOptions {
   std::uint8_t gw_id = 1;
   std::string gateway_client_id;  // shared upstream client; default "mqttsn-gw-<gw_id>"
   UpstreamOptions upstream;
+  // broker.mode = "aggregating": all sensor sessions share the gateway client's connection
+  // (gateway/aggregator.hpp) instead of one upstream connection each.
+  bool aggregating = false;
   SessionConfig session;
   std::chrono::seconds advertise_interval{900};
   std::chrono::milliseconds shutdown_timeout{3000};
@@ -129,7 +134,7 @@ class Runtime {
     Session session;
     std::string client_id;
     std::optional<SensorAddress> address;  // nullopt: its address was taken by another sensor
-    std::unique_ptr<UpstreamClient> upstream;
+    std::unique_ptr<Upstream> upstream;
     std::optional<TimePoint> scheduled;  // the deadline in the heap for it
     TimePoint parked_at{};               // when it was parked (parked entries only)
     TimePoint last_seen{};              // its last datagram (the loop's `now`: no extra clock read)
@@ -162,8 +167,10 @@ class Runtime {
   void on_mailbox(MailboxEvent&& event);
   void on_gateway_event(MailboxEvent&& event);
   void advertise();
-  void retire(std::uint64_t session_id, std::unique_ptr<UpstreamClient> client);
-  void bury(std::unique_ptr<UpstreamClient> client);
+  std::unique_ptr<Upstream> open_upstream(const Entry& e, const act::ConnectUpstream& a,
+                                          std::string& error);
+  void retire(std::uint64_t session_id, std::unique_ptr<Upstream> client);
+  void bury(std::unique_ptr<Upstream> client);
   void sweep();
   void park(std::unique_ptr<Entry> entry, TimePoint now);
   std::unique_ptr<Entry> unpark(const std::string& client_id);
@@ -188,6 +195,8 @@ class Runtime {
   RuntimeOptions options_;
   std::array<transport::Transport*, 2> transports_{};
   Mailbox mailbox_;
+  // Aggregating mode only. Declared before everything holding session upstreams: they point at it.
+  std::unique_ptr<Aggregator> aggregator_;
   uv_timer_t session_timer_{};
   uv_timer_t advertise_timer_{};
   uv_timer_t gateway_retry_timer_{};
@@ -213,9 +222,9 @@ class Runtime {
   std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
   std::optional<TimePoint> timer_armed_for_;
   // Clients disconnecting after their session ended: destroyed on their UpstreamClosed event.
-  std::unordered_map<std::uint64_t, std::unique_ptr<UpstreamClient>> retiring_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Upstream>> retiring_;
   // Closed clients waiting a moment before they are destroyed (see bury()).
-  std::vector<std::pair<TimePoint, std::unique_ptr<UpstreamClient>>> graveyard_;
+  std::vector<std::pair<TimePoint, std::unique_ptr<Upstream>>> graveyard_;
 
   std::unique_ptr<UpstreamClient> gateway_client_;
   bool broker_up_ = false;

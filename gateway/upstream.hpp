@@ -28,7 +28,36 @@ struct UpstreamOptions {
   UpstreamSecurity security;  // credentials, TLS, MQTT version, ClientId prefix
 };
 
-class UpstreamClient {
+// A sensor session's upstream MQTT session as the runtime drives it. Transparent mode: an
+// UpstreamClient (its own connection); aggregating mode: a handle on the one shared connection
+// (gateway/aggregator.hpp). Results come back as MailboxEvents with the session's id, never as
+// calls into the session.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
+  // UpstreamLost and, once the connection is back, UpstreamConnected again.
+  virtual void connect(bool clean_session, std::uint16_t keep_alive_s,
+                       const std::optional<Will>& will) = 0;
+  // The will changed (MQTT sets it only at connect); posts UpstreamConnected when done.
+  virtual void reconnect(const std::optional<Will>& will) = 0;
+  // Same, with new connect parameters too (a CONNECT on a session that already has one).
+  virtual void restart(bool clean_session, std::uint16_t keep_alive_s,
+                       const std::optional<Will>& will) = 0;
+  // token 0: QoS 0, no completion event. Failures post UpstreamPublishFailed.
+  virtual void publish(std::uint32_t token, const std::string& topic, const Bytes& payload,
+                       int qos, bool retain) = 0;
+  virtual void subscribe(std::uint32_t token, const std::string& filter, int qos) = 0;
+  virtual void unsubscribe(std::uint32_t token, const std::string& filter) = 0;
+  // Clean end (no will); posts UpstreamClosed when done (also when not connected).
+  virtual void disconnect(std::chrono::milliseconds timeout) = 0;
+  // The runtime got UpstreamClosed for it. Returns true if it reconnects (keep it), false if it
+  // may be destroyed.
+  virtual bool after_closed() = 0;
+  virtual bool connected() const noexcept = 0;
+};
+
+class UpstreamClient final : public Upstream {
  public:
   // nullptr (and `error` set) if Paho refuses the URI or ClientId.
   static std::unique_ptr<UpstreamClient> create(const UpstreamOptions& options,
@@ -38,30 +67,30 @@ class UpstreamClient {
   struct Private {};  // only create() constructs
   UpstreamClient(Private, const UpstreamOptions& options, std::string client_id,
                  std::uint64_t session_id, Mailbox& mailbox);
-  ~UpstreamClient();
+  ~UpstreamClient() override;
   UpstreamClient(const UpstreamClient&) = delete;
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
   // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
   // UpstreamLost and, once Paho's automatic reconnect succeeds, UpstreamConnected again.
-  void connect(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will);
+  void connect(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will) override;
   // MQTT sets the will only at connect: disconnect cleanly, then connect again with `will`
   // (when the runtime hands back the UpstreamClosed event through after_closed()).
-  void reconnect(const std::optional<Will>& will);
+  void reconnect(const std::optional<Will>& will) override;
   // Same, with new connect parameters too (a CONNECT on a session that already has a client).
-  void restart(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will);
+  void restart(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will) override;
   // token 0: QoS 0, no completion event. Failures post UpstreamPublishFailed.
   void publish(std::uint32_t token, const std::string& topic, const Bytes& payload, int qos,
-               bool retain);
-  void subscribe(std::uint32_t token, const std::string& filter, int qos);
-  void unsubscribe(std::uint32_t token, const std::string& filter);
+               bool retain) override;
+  void subscribe(std::uint32_t token, const std::string& filter, int qos) override;
+  void unsubscribe(std::uint32_t token, const std::string& filter) override;
   // Clean MQTT DISCONNECT; posts UpstreamClosed when done (also when not connected).
-  void disconnect(std::chrono::milliseconds timeout);
+  void disconnect(std::chrono::milliseconds timeout) override;
   // The runtime got UpstreamClosed for this client. Returns true if it reconnects (keep it),
   // false if it may be destroyed.
-  bool after_closed();
+  bool after_closed() override;
 
-  bool connected() const noexcept;
+  bool connected() const noexcept override;
   std::uint64_t session_id() const noexcept { return session_id_; }
   const std::string& client_id() const noexcept { return client_id_; }
 

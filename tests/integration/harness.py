@@ -134,12 +134,20 @@ def default_protocol():
             "max_buffered_per_client": 100}
 
 
+def broker_mode():
+    """The broker.mode the tests run the gateway in (MQTTSN_IT_MODE, default transparent)."""
+    return os.environ.get("MQTTSN_IT_MODE", "transparent")
+
+
 class Gateway:
     """The real mqttsn-gateway with a generated TOML config; stop() asserts a clean exit (0)."""
 
     def __init__(self, broker_uri, workdir=None, gw_id=7, protocol=None, predefined=None,
-                 ipv6=True, extra_args=(), log_level="debug", sections=None, state_path=None):
+                 ipv6=True, extra_args=(), log_level="debug", sections=None, state_path=None,
+                 mode=None):
         self.dir = workdir or tempfile.mkdtemp(prefix="it-gw-")
+        # broker.mode; MQTTSN_IT_MODE=aggregating runs a whole file in aggregating mode.
+        self.mode = mode or broker_mode()
         self.gw_id = gw_id
         self.port = free_port(socket.SOCK_DGRAM, v6_too=ipv6)
         self.ipv6 = ipv6
@@ -152,7 +160,8 @@ class Gateway:
         self.predefined = dict(PREDEFINED if predefined is None else predefined)
         listen = ["127.0.0.1:%d" % self.port] + (["[::1]:%d" % self.port] if ipv6 else [])
         lines = ["[gateway]", "id = %d" % gw_id, "log_level = %s" % _toml_value(log_level), "",
-                 "[broker]", "uri = %s" % _toml_value(broker_uri), "connect_timeout_ms = 3000", "",
+                 "[broker]", "uri = %s" % _toml_value(broker_uri), "connect_timeout_ms = 3000",
+                 "mode = %s" % _toml_value(self.mode), "",
                  "[udp]", "listen = %s" % _toml_value(listen),
                  "advertise_to = %s" % _toml_value(["127.0.0.1:%d" % self.adv_port]), "",
                  "[topics.predefined]"]

@@ -135,7 +135,13 @@ rssi_min = -80
   TEST_CASE("config: out of range and invalid values") {
     CHECK(has_error(gw::parse_config("[gateway]\nid = 256\n"), "gateway.id: must be between"));
     CHECK(has_error(gw::parse_config("[gateway]\nlog_level = \"loud\"\n"), "gateway.log_level"));
-    CHECK(has_error(gw::parse_config("[broker]\nmode = \"aggregating\"\n"), "broker.mode"));
+    CHECK(has_error(gw::parse_config("[broker]\nmode = \"bridge\"\n"),
+                    "broker.mode: expected \"transparent\" or \"aggregating\""));
+    {
+      const auto r = gw::parse_config("[broker]\nmode = \"aggregating\"\n");
+      CHECK(r.ok());
+      CHECK(r.config.broker.mode == "aggregating");
+    }
     CHECK(has_error(gw::parse_config("[broker]\nuri = \"127.0.0.1:1883\"\n"), "broker.uri"));
     CHECK(has_error(gw::parse_config("[udp]\nlisten = [\"localhost\"]\n"),
                     "udp.listen: bad address"));

@@ -1,0 +1,172 @@
+"""Aggregating mode (broker.mode = "aggregating", issue 7): all sensors share one upstream MQTT
+connection; subscriptions are reference-counted across sensors and messages fanned out.
+
+The broker here publishes $SYS every second: its connected-client and subscription counts show
+what the gateway holds upstream."""
+import threading
+import time
+
+import pytest
+
+import mqttsn_packets as sn
+from harness import Mosquitto, wait_until
+
+CLIENTS = "$SYS/broker/clients/connected"
+SUBSCRIPTIONS = "$SYS/broker/subscriptions/count"
+
+
+@pytest.fixture
+def broker(request, tmp_path):
+    b = Mosquitto(str(tmp_path))
+    with open(b.conf, "a") as f:
+        f.write("sys_interval 1\n")
+    b.start()
+    request.node._brokers = getattr(request.node, "_brokers", []) + [b]
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def gateway(make_gateway):
+    return make_gateway(mode="aggregating")
+
+
+class SysWatch:
+    """The latest value of some $SYS topics (mosquitto publishes them when they change)."""
+
+    def __init__(self, observer):
+        self.values = {}
+        self.lock = threading.Lock()
+        self.observer = observer
+        for topic in (CLIENTS, SUBSCRIPTIONS):
+            observer.subscribe(topic, qos=0)
+
+    def latest(self, topic):
+        msgs = self.observer.on(topic)
+        return int(msgs[-1].payload) if msgs else None
+
+    def settle(self, topic, want, timeout=8):
+        """Wait until $SYS shows `want`; returns the last value seen."""
+        wait_until(lambda: self.latest(topic) == want, timeout)
+        return self.latest(topic)
+
+    def steady(self, topic, seconds=2.5):
+        """The value after at least two $SYS periods without a change we caused."""
+        time.sleep(seconds)
+        return self.latest(topic)
+
+
+def test_sensors_share_one_upstream_connection(gateway, sensors, observer):
+    watch = SysWatch(observer)
+    fleet = [sensors("s%d" % i) for i in range(6)]
+    for i, s in enumerate(fleet):
+        s.connect("agg-one-%d" % i, duration=60)
+        s.subscribe("agg/one/all", qos=1)
+    # The gateway's client and the observer; transparent mode would show 2 + 6.
+    assert watch.settle(CLIENTS, 2) == 2, observer.on(CLIENTS)
+    assert watch.steady(CLIENTS) == 2
+    observer.publish("agg/one/all", b"to everyone", qos=1)
+    for s in fleet:
+        assert s.receive_publish().data == b"to everyone"
+
+
+def test_two_sensors_on_one_filter_get_each_message_once(gateway, sensors, observer):
+    a, b = sensors("a"), sensors("b")
+    a.connect("agg-once-a")
+    b.connect("agg-once-b")
+    a.subscribe("agg/once/+", qos=1)
+    b.subscribe("agg/once/+", qos=1)
+    for i in range(3):
+        observer.publish("agg/once/t", b"m%d" % i, qos=1)
+    for s in (a, b):
+        assert [s.receive_publish().data for _ in range(3)] == [b"m0", b"m1", b"m2"], s.history()
+    a.expect_nothing(1.0)
+    b.expect_nothing(0.2)
+
+
+def test_upstream_subscription_stays_until_the_last_holder_goes(gateway, sensors, observer):
+    watch = SysWatch(observer)
+    a, b = sensors("a"), sensors("b")
+    a.connect("agg-ref-a")
+    b.connect("agg-ref-b")
+    base = watch.steady(SUBSCRIPTIONS)
+    a.subscribe("agg/ref/t", qos=0)
+    b.subscribe("agg/ref/t", qos=1)
+    assert watch.settle(SUBSCRIPTIONS, base + 1) == base + 1  # one upstream subscription for both
+    a.unsubscribe("agg/ref/t")
+    observer.publish("agg/ref/t", b"only b", qos=1)
+    assert b.receive_publish().data == b"only b"
+    a.expect_nothing(1.0)
+    assert watch.steady(SUBSCRIPTIONS) == base + 1, "unsubscribed upstream while b still holds it"
+    b.unsubscribe("agg/ref/t")
+    assert watch.settle(SUBSCRIPTIONS, base) == base, "the last holder left; still subscribed"
+
+
+def test_will_published_by_the_gateway_on_keepalive_loss(gateway, sensors, observer):
+    watch = SysWatch(observer)
+    observer.subscribe("agg/will/#", qos=1)
+    s = sensors("s")
+    s.connect("agg-will", duration=2, will=("agg/will/lost", b"gone", 1, True))
+    m = observer.wait_payload("agg/will/lost", b"gone", timeout=12)
+    assert (m.qos, m.retain) == (1, False)  # retained flag: a live subscription sees RETAIN=0
+    late = observer.make()
+    late.subscribe("agg/will/lost", qos=1)
+    assert late.wait_payload("agg/will/lost", b"gone", timeout=3).retain
+    # Nobody's connection dropped: the gateway published it on the shared link.
+    assert watch.steady(CLIENTS, 1.5) == 3
+
+
+def test_retained_message_goes_only_to_the_new_subscriber(gateway, sensors, observer):
+    observer.publish("agg/ret/state", b"on", qos=1, retain=True)
+    a, b = sensors("a"), sensors("b")
+    a.connect("agg-ret-a")
+    b.connect("agg-ret-b")
+    a.subscribe("agg/ret/state", qos=1)
+    p = a.receive_publish()
+    assert (p.data, p.retain) == (b"on", True)
+    time.sleep(2.5)  # a's subscription is old now
+    b.subscribe("agg/ret/+", qos=1)
+    p = b.receive_publish()
+    assert (p.data, p.retain) == (b"on", True)
+    a.expect_nothing(1.5)  # the broker re-sent it for b's SUBSCRIBE: not a's business
+    observer.publish("agg/ret/state", b"off", qos=1)
+    for s in (a, b):
+        p = s.receive_publish()
+        assert (p.data, p.retain) == (b"off", False)
+
+
+def test_clean_session_false_keeps_subscriptions_and_clean_drops_them(gateway, sensors, observer):
+    watch = SysWatch(observer)
+    base = watch.steady(SUBSCRIPTIONS)
+    s = sensors("s")
+    s.connect("agg-park", clean=False)
+    s.subscribe("agg/park/t", qos=1)
+    s.disconnect()
+    # Parked: the subscription is kept upstream for its next CONNECT.
+    assert watch.steady(SUBSCRIPTIONS) == base + 1
+    again = sensors("again")
+    again.connect("agg-park", clean=False)
+    observer.publish("agg/park/t", b"kept", qos=1)
+    assert again.receive_publish().data == b"kept"
+    again.disconnect()
+    fresh = sensors("fresh")
+    fresh.connect("agg-park", clean=True)
+    assert watch.settle(SUBSCRIPTIONS, base) == base, "CleanSession=true left the subscription"
+    observer.publish("agg/park/t", b"gone", qos=1)
+    fresh.expect_nothing(1.0)
+
+
+def test_qos_minus_one_and_sensor_publish_use_the_shared_link(gateway, sensors, observer):
+    watch = SysWatch(observer)
+    observer.subscribe("agg/up/#", qos=1)
+    observer.subscribe("q9", qos=1)
+    sensors("anon").send(sn.publish("q9", b"fire and forget", qos=-1, topic_id_type=sn.TOPIC_SHORT))
+    observer.wait_payload("q9", b"fire and forget")
+    s = sensors("s")
+    s.connect("agg-up")
+    tid = s.register("agg/up/t")
+    s.publish(tid, b"q1", qos=1)
+    s.publish(tid, b"q2", qos=2)
+    observer.wait_payload("agg/up/t", b"q1")
+    observer.wait_payload("agg/up/t", b"q2")
+    assert watch.steady(CLIENTS, 1.5) == 2
