@@ -113,6 +113,8 @@ void Aggregator::attach(SharedUpstream& s, bool clean_session) {
   }
   if (up())
     post(s.session_id_, ev::UpstreamConnected{present});
+  else if (!first_connect_done_ && !stopping_)
+    waiting_[s.session_id_] = present;
   else
     post(s.session_id_, ev::UpstreamConnectFailed{kLinkDown});
 }
@@ -172,6 +174,7 @@ void Aggregator::detach(SharedUpstream& s, bool post_closed) {
   if (s.attached_) {
     s.attached_ = false;
     open_.erase(s.session_id_);
+    waiting_.erase(s.session_id_);
     if (!s.clean_session_ && parked_expiry_.count() > 0 && post_closed && !stopping_) {
       // CleanSession=false: keep its subscriptions for its next CONNECT, as the broker would.
       const auto now = Clock::now();
@@ -230,7 +233,12 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
   std::visit(
       Overloaded{
           [&](const ev::UpstreamConnected&) { on_link_up(); },
-          [&](const ev::UpstreamConnectFailed&) { up_ = false; },
+          [&](const ev::UpstreamConnectFailed&) {
+            up_ = false;
+            first_connect_done_ = true;
+            for (const auto& [id, present] : waiting_) post(id, ev::UpstreamConnectFailed{kLinkDown});
+            waiting_.clear();
+          },
           [&](const ev::UpstreamLost& l) {
             const bool was_up = up_;
             up_ = false;
@@ -266,6 +274,7 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
 
 void Aggregator::on_link_up() {
   up_ = true;
+  first_connect_done_ = true;
   // The gateway client's MQTT session is clean: subscribe every held filter again, then tell the
   // sessions their upstream session is present (so they do not subscribe again themselves).
   const auto filters = table_.filters();
@@ -275,7 +284,11 @@ void Aggregator::on_link_up() {
   if (!filters.empty())
     spdlog::info("shared upstream: {} filters subscribed again for {} sessions", filters.size(),
                  open_.size());
-  for (const auto& [id, s] : open_) post(id, ev::UpstreamConnected{true});
+  for (const auto& [id, s] : open_) {
+    auto w = waiting_.find(id);
+    post(id, ev::UpstreamConnected{w == waiting_.end() || w->second});
+  }
+  waiting_.clear();
 }
 
 void Aggregator::on_message(const ev::UpstreamMessage& m) {

@@ -83,6 +83,10 @@ class Aggregator {
   std::chrono::seconds parked_expiry_;
   bool up_ = false;
   bool stopping_ = false;
+  // Until the link's first connect succeeds or fails, sessions wait for it (session id ->
+  // session_present) rather than being refused by a gateway that just started.
+  bool first_connect_done_ = false;
+  std::unordered_map<std::uint64_t, bool> waiting_;
   SubscriptionTable table_;
   std::unordered_map<std::uint64_t, SharedUpstream*> open_;  // attached handles by session id
   std::unordered_map<std::uint32_t, Pending> pending_;       // by link token
