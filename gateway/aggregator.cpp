@@ -72,8 +72,7 @@ Aggregator::~Aggregator() {
   for (auto& [id, s] : open_) s->attached_ = false;
 }
 
-std::unique_ptr<Upstream> Aggregator::open(std::uint64_t session_id,
-                                           const std::string& client_id) {
+std::unique_ptr<Upstream> Aggregator::open(std::uint64_t session_id, const std::string& client_id) {
   return std::make_unique<SharedUpstream>(*this, session_id, client_id);
 }
 
@@ -230,46 +229,46 @@ void Aggregator::expire_parked(TimePoint now) {
 
 void Aggregator::on_link_event(const UpstreamEvent& event) {
   if (stopping_) return;
-  std::visit(
-      Overloaded{
-          [&](const ev::UpstreamConnected&) { on_link_up(); },
-          [&](const ev::UpstreamConnectFailed&) {
-            up_ = false;
-            first_connect_done_ = true;
-            for (const auto& [id, present] : waiting_) post(id, ev::UpstreamConnectFailed{kLinkDown});
-            waiting_.clear();
-          },
-          [&](const ev::UpstreamLost& l) {
-            const bool was_up = up_;
-            up_ = false;
-            if (!was_up) return;
-            for (const auto& [id, s] : open_) post(id, ev::UpstreamLost{l.reason});
-          },
-          [&](const ev::UpstreamMessage& m) { on_message(m); },
-          [&](const ev::UpstreamDelivered& d) {
-            auto it = pending_.find(d.token);
-            if (it == pending_.end()) return;
-            if (it->second.kind == Kind::Publish)
-              post(it->second.session_id, ev::UpstreamDelivered{it->second.token});
-            pending_.erase(it);
-          },
-          [&](const ev::UpstreamPublishFailed& f) {
-            auto it = pending_.find(f.token);
-            if (it == pending_.end()) return;
-            if (it->second.kind == Kind::Publish)
-              post(it->second.session_id, ev::UpstreamPublishFailed{it->second.token});
-            pending_.erase(it);
-          },
-          [&](const ev::UpstreamSubscribed& s) { on_subscribed(s); },
-          [&](const ev::UpstreamUnsubscribed& u) {
-            auto it = pending_.find(u.token);
-            if (it == pending_.end()) return;
-            if (it->second.kind == Kind::Unsubscribe)
-              post(it->second.session_id, ev::UpstreamUnsubscribed{it->second.token});
-            pending_.erase(it);
-          },
-      },
-      event);
+  std::visit(Overloaded{
+                 [&](const ev::UpstreamConnected&) { on_link_up(); },
+                 [&](const ev::UpstreamConnectFailed&) {
+                   up_ = false;
+                   first_connect_done_ = true;
+                   for (const auto& [id, present] : waiting_)
+                     post(id, ev::UpstreamConnectFailed{kLinkDown});
+                   waiting_.clear();
+                 },
+                 [&](const ev::UpstreamLost& l) {
+                   const bool was_up = up_;
+                   up_ = false;
+                   if (!was_up) return;
+                   for (const auto& [id, s] : open_) post(id, ev::UpstreamLost{l.reason});
+                 },
+                 [&](const ev::UpstreamMessage& m) { on_message(m); },
+                 [&](const ev::UpstreamDelivered& d) {
+                   auto it = pending_.find(d.token);
+                   if (it == pending_.end()) return;
+                   if (it->second.kind == Kind::Publish)
+                     post(it->second.session_id, ev::UpstreamDelivered{it->second.token});
+                   pending_.erase(it);
+                 },
+                 [&](const ev::UpstreamPublishFailed& f) {
+                   auto it = pending_.find(f.token);
+                   if (it == pending_.end()) return;
+                   if (it->second.kind == Kind::Publish)
+                     post(it->second.session_id, ev::UpstreamPublishFailed{it->second.token});
+                   pending_.erase(it);
+                 },
+                 [&](const ev::UpstreamSubscribed& s) { on_subscribed(s); },
+                 [&](const ev::UpstreamUnsubscribed& u) {
+                   auto it = pending_.find(u.token);
+                   if (it == pending_.end()) return;
+                   if (it->second.kind == Kind::Unsubscribe)
+                     post(it->second.session_id, ev::UpstreamUnsubscribed{it->second.token});
+                   pending_.erase(it);
+                 },
+             },
+             event);
 }
 
 void Aggregator::on_link_up() {

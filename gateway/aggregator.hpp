@@ -92,7 +92,7 @@ class Aggregator {
   std::unordered_map<std::uint32_t, Pending> pending_;       // by link token
   std::uint32_t next_token_ = 1;                             // 0: the runtime's own traffic
   std::unordered_map<std::string, Parked> parked_;           // by ClientId
-  Holder next_parked_holder_ = Holder{1} << 63;  // above every session id
+  Holder next_parked_holder_ = Holder{1} << 63;              // above every session id
 };
 
 }  // namespace gw

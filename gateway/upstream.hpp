@@ -45,8 +45,8 @@ class Upstream {
   virtual void restart(bool clean_session, std::uint16_t keep_alive_s,
                        const std::optional<Will>& will) = 0;
   // token 0: QoS 0, no completion event. Failures post UpstreamPublishFailed.
-  virtual void publish(std::uint32_t token, const std::string& topic, const Bytes& payload,
-                       int qos, bool retain) = 0;
+  virtual void publish(std::uint32_t token, const std::string& topic, const Bytes& payload, int qos,
+                       bool retain) = 0;
   virtual void subscribe(std::uint32_t token, const std::string& filter, int qos) = 0;
   virtual void unsubscribe(std::uint32_t token, const std::string& filter) = 0;
   // Clean end (no will); posts UpstreamClosed when done (also when not connected).
@@ -73,12 +73,14 @@ class UpstreamClient final : public Upstream {
 
   // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
   // UpstreamLost and, once Paho's automatic reconnect succeeds, UpstreamConnected again.
-  void connect(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will) override;
+  void connect(bool clean_session, std::uint16_t keep_alive_s,
+               const std::optional<Will>& will) override;
   // MQTT sets the will only at connect: disconnect cleanly, then connect again with `will`
   // (when the runtime hands back the UpstreamClosed event through after_closed()).
   void reconnect(const std::optional<Will>& will) override;
   // Same, with new connect parameters too (a CONNECT on a session that already has a client).
-  void restart(bool clean_session, std::uint16_t keep_alive_s, const std::optional<Will>& will) override;
+  void restart(bool clean_session, std::uint16_t keep_alive_s,
+               const std::optional<Will>& will) override;
   // token 0: QoS 0, no completion event. Failures post UpstreamPublishFailed.
   void publish(std::uint32_t token, const std::string& topic, const Bytes& payload, int qos,
                bool retain) override;

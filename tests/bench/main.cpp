@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
                  "the gateway's [broker] connect_timeout_ms (default: the gateway's own)");
   app.add_flag("--state", opt.state,
                "keep sessions in a state file ([state] path) in the temporary directory");
+  app.add_option("--mode", opt.mode, "the gateway's [broker] mode (default: transparent)")
+      ->check(CLI::IsMember({"transparent", "aggregating"}));
   app.add_flag("--keep", opt.keep, "keep the temporary directory with configs and logs");
   CLI11_PARSE(app, argc, argv);
 
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
   }
   if (opt.keep) bench::progress("configs and logs in " + rig.dir());
   auto results = bench::make_results();
+  results.figures.aggregating = opt.mode == "aggregating";
   int status = 0;
   auto run = [&](const char* name, auto fn) {
     if (!opt.wants(name)) return;

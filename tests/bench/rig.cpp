@@ -73,7 +73,7 @@ std::string Rig::restart_gateway() {
   std::ostringstream conf;
   conf
       << "[gateway]\nid = 1\nlog_level = \"warn\"\n\n"
-      << "[broker]\nuri = \"" << broker_uri() << "\"\n"
+      << "[broker]\nuri = \"" << broker_uri() << "\"\nmode = \"" << options_.mode << "\"\n"
       << (options_.connect_timeout_ms > 0
               ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
               : std::string())

@@ -27,6 +27,7 @@ struct Figures {
   std::size_t memory_n = 0;
   std::optional<double> per_sensor_kb;
   std::optional<double> rss_mb_at_n;
+  bool aggregating = false;  // the gateway ran with broker.mode = "aggregating"
 };
 
 struct Results {
