@@ -61,7 +61,7 @@ class Outbox {
   // Drops every message on `topic`; returns how many.
   std::size_t erase_topic(const std::string& topic);
   void clear();
-  const std::deque<Outgoing>& items() const noexcept { return queue_; }
+  const std::list<Outgoing>& items() const noexcept { return queue_; }
 
   std::size_t capacity() const noexcept { return capacity_; }
   std::size_t max_bytes() const noexcept { return max_bytes_; }
