@@ -19,8 +19,8 @@ struct Options {
   std::string mosquitto = "/usr/sbin/mosquitto";
   double duration_s = 0;  // per measured step; 0: default
   bool keep = false;
-  int connect_timeout_ms = 0;        // [broker] connect_timeout_ms for the gateway; 0: its default
-  bool state = false;                // [state] path: sessions kept in a state file (persistence cost)
+  int connect_timeout_ms = 0;  // [broker] connect_timeout_ms for the gateway; 0: its default
+  bool state = false;          // [state] path: sessions kept in a state file (persistence cost)
   std::string mode = "transparent";  // [broker] mode for the gateway
   // Count at the broker with a Paho C++ client instead of the raw MQTT socket. Off by default: in
   // one process Paho's shared threads serve the subscriber and the direct publishers alike, and
