@@ -5,18 +5,12 @@
 #include <algorithm>
 #include <utility>
 
+#include "gateway/overloaded.hpp"
 #include "mqttsn/print.hpp"
 
 namespace gw {
 
 namespace {
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
-
 const char* const kLinkDown = "broker unreachable (shared upstream connection down)";
 }  // namespace
 

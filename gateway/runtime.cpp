@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "gateway/aggregator.hpp"
+#include "gateway/overloaded.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"
@@ -14,13 +15,6 @@
 namespace gw {
 
 namespace {
-
-template <class... F>
-struct Overloaded : F... {
-  using F::operator()...;
-};
-template <class... F>
-Overloaded(F...) -> Overloaded<F...>;
 
 constexpr auto kUpstreamDisconnectTimeout = std::chrono::milliseconds(1000);
 constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);

@@ -37,6 +37,11 @@ def make_gateway(request, broker, tmp_path):
     def make(**kw):
         d = tmp_path / ("gw%d" % len(started))
         d.mkdir()
+        # Each gateway on the broker needs its own gateway.id: its MQTT ClientId is
+        # mqttsn-gw-<id>, and two clients with one ClientId take the connection from each other
+        # (in aggregating mode that connection carries every sensor).
+        if started and "gw_id" not in kw:
+            kw["gw_id"] = 7 + len(started)
         gw = Gateway(broker.uri, workdir=str(d), **kw)
         request.node._gateways = getattr(request.node, "_gateways", []) + [gw]
         started.append(gw)
