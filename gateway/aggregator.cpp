@@ -123,7 +123,7 @@ void Aggregator::reconnected(SharedUpstream& s) {
 void Aggregator::publish(const SharedUpstream& s, std::uint32_t token, const std::string& topic,
                          const Bytes& payload, int qos, bool retain) {
   if (!up()) {
-    if (token != 0) post(s.session_id_, ev::UpstreamPublishFailed{token});
+    post(s.session_id_, ev::UpstreamPublishFailed{token, true});  // token 0: counted as dropped
     return;
   }
   if (token == 0) {

@@ -281,7 +281,9 @@ void read_protocol(Reader& r, const toml::table& t, Config& c) {
       t, "protocol",
       {"retry_interval_ms", "retry_count", "advertise_interval_s", "max_buffered_per_client",
        "parked_session_expiry_s", "max_parked_sessions", "max_buffered_bytes_per_client",
-       "max_buffered_total", "max_buffered_bytes_total"});
+       "max_buffered_total", "max_buffered_bytes_total", "max_client_id_length",
+       "max_topics_per_client", "max_topic_length", "max_subscriptions_per_client",
+       "max_keep_alive_s", "max_downlink_bytes"});
   r.integer(t, "protocol", "retry_interval_ms", c.protocol.retry_interval_ms, 1, 3600000);
   r.integer(t, "protocol", "retry_count", c.protocol.retry_count, 0, 1000);
   // The ADVERTISE Duration field is 16 bits of seconds.
@@ -296,6 +298,14 @@ void read_protocol(Reader& r, const toml::table& t, Config& c) {
   r.integer(t, "protocol", "max_buffered_total", c.protocol.max_buffered_total, 0, 1000000000);
   r.integer(t, "protocol", "max_buffered_bytes_total", c.protocol.max_buffered_bytes_total, 0,
             1LL << 40);
+  auto& p = c.protocol;
+  r.integer(t, "protocol", "max_client_id_length", p.max_client_id_length, 1, 65535);
+  r.integer(t, "protocol", "max_topics_per_client", p.max_topics_per_client, 0, 65534);
+  r.integer(t, "protocol", "max_topic_length", p.max_topic_length, 0, 65535);
+  r.integer(t, "protocol", "max_subscriptions_per_client", p.max_subscriptions_per_client, 0,
+            1000000);
+  r.integer(t, "protocol", "max_keep_alive_s", p.max_keep_alive_s, 1, 65535);
+  r.integer(t, "protocol", "max_downlink_bytes", p.max_downlink_bytes, 16, 65535);
 }
 
 void read_admission(Reader& r, const toml::table& t, Config& c) {
@@ -303,7 +313,7 @@ void read_admission(Reader& r, const toml::table& t, Config& c) {
   auto& a = c.admission;
   r.reject_unknown(t, p,
                    {"client_ids", "networks", "max_sessions", "rate_limit_pps", "rate_limit_burst",
-                    "rate_limit_sources"});
+                    "rate_limit_sources", "unknown_sender_replies_pps"});
   r.strings(t, p, "client_ids", a.client_ids);
   for (const auto& id : a.client_ids)
     if (auto why = check_client_id_pattern(id); !why.empty())
@@ -317,6 +327,7 @@ void read_admission(Reader& r, const toml::table& t, Config& c) {
   r.integer(t, p, "rate_limit_pps", a.rate_limit_pps, 0, 10000000);
   r.integer(t, p, "rate_limit_burst", a.rate_limit_burst, 0, 10000000);
   r.integer(t, p, "rate_limit_sources", a.rate_limit_sources, 1, 10000000);
+  r.integer(t, p, "unknown_sender_replies_pps", a.unknown_sender_replies_pps, 0, 1000000);
   if (a.rate_limit_burst != 0 && a.rate_limit_pps == 0)
     r.error("admission.rate_limit_burst", "needs admission.rate_limit_pps");
 }

@@ -61,17 +61,25 @@ struct ProtocolSection {
   std::uint64_t max_buffered_bytes_per_client = 1024u * 1024u;
   std::uint64_t max_buffered_total = 0;  // messages over all sensors
   std::uint64_t max_buffered_bytes_total = 64u * 1024u * 1024u;
+  // What one sensor may ask for (README "Security"); 0 = no limit, except max_client_id_length.
+  std::uint32_t max_client_id_length = 64;   // octets; the spec's own limit is 23
+  std::uint32_t max_topics_per_client = 64;  // normal topic ids it REGISTERs / SUBSCRIBEs
+  std::uint32_t max_topic_length = 128;      // octets of a topic name or filter it sends
+  std::uint32_t max_subscriptions_per_client = 32;
+  std::uint32_t max_keep_alive_s = 65535;    // Duration 0 or above: supervised at this
+  std::uint32_t max_downlink_bytes = 65535;  // a broker message framed bigger is dropped
 };
 
 // [admission]: who may connect, and how much any one peer may use. Empty lists allow everyone;
 // 0 = no limit.
 struct AdmissionSection {
-  std::vector<std::string> client_ids;       // exact, or a prefix with a trailing '*'
-  std::vector<std::string> networks;         // UDP sources, CIDR (IPv4 and IPv6)
-  std::uint64_t max_sessions = 0;            // live sessions
-  std::uint32_t rate_limit_pps = 0;          // datagrams per second per source IP / BLE device
-  std::uint32_t rate_limit_burst = 0;        // 0: rate_limit_pps (one second's worth)
-  std::uint32_t rate_limit_sources = 10000;  // buckets kept; more sources share one
+  std::vector<std::string> client_ids;            // exact, or a prefix with a trailing '*'
+  std::vector<std::string> networks;              // UDP sources, CIDR (IPv4 and IPv6)
+  std::uint64_t max_sessions = 10000;             // live sessions
+  std::uint32_t rate_limit_pps = 0;               // datagrams per second per source IP / BLE device
+  std::uint32_t rate_limit_burst = 0;             // 0: rate_limit_pps (one second's worth)
+  std::uint32_t rate_limit_sources = 10000;       // buckets kept; more sources share one
+  std::uint32_t unknown_sender_replies_pps = 10;  // DISCONNECTs to unknown senders, all together
 };
 
 struct BleSection {

@@ -54,6 +54,18 @@ std::string state_path(const gw::Config& c) {
   return d.substr(0, d.find(':')) + "/" + p;
 }
 
+// The per-sensor caps (README "Security"): [protocol] max_* and unknown-sender replies.
+void apply_sensor_caps(const gw::Config& c, gw::RuntimeOptions& o) {
+  const auto& p = c.protocol;
+  o.max_client_id_length = p.max_client_id_length;
+  o.unknown_sender_replies_pps = c.admission.unknown_sender_replies_pps;
+  o.session.max_topics = p.max_topics_per_client;
+  o.session.max_topic_length = p.max_topic_length;
+  o.session.max_subscriptions = p.max_subscriptions_per_client;
+  o.session.max_keep_alive_s = static_cast<std::uint16_t>(p.max_keep_alive_s);
+  o.session.max_downlink_bytes = p.max_downlink_bytes;
+}
+
 gw::RuntimeOptions runtime_options(const gw::Config& c,
                                    const std::shared_ptr<gw::PredefinedTopics>& predefined) {
   gw::RuntimeOptions o;
@@ -75,6 +87,7 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.parked_session_expiry = std::chrono::seconds(c.protocol.parked_session_expiry_s);
   o.max_parked_sessions = static_cast<std::size_t>(c.protocol.max_parked_sessions);
   o.state_path = state_path(c);
+  apply_sensor_caps(c, o);
   if (c.status.enabled) {
     const std::string offline = "{\"online\": false}";
     o.gateway_will =

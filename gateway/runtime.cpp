@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "gateway/aggregator.hpp"
+#include "gateway/core/client_id.hpp"
+#include "gateway/core/unknown_sender.hpp"
 #include "gateway/overloaded.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
@@ -61,6 +63,8 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options)
   if (options_.gateway_client_id.empty())
     options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
   if (!options_.session.budget) options_.session.budget = std::make_shared<BufferBudget>();
+  if (!options_.session.limit_counters)
+    options_.session.limit_counters = std::make_shared<LimitCounters>();
   set_admission(std::move(options_.admission));
   // Not under '$': brokers refuse PUBLISH to $-topics from clients.
   wake_topic_ = "mqttsn-gw/" + options_.gateway_client_id + "/wake";
@@ -174,10 +178,16 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
   }
   if (e == nullptr) {
     ++counters_.unknown_sender;
-    util::log_limited("unknown sender", spdlog::level::debug,
-                      "{} from unknown sender {}: answering DISCONNECT", to_string(type_of(msg)),
-                      address_text(from));
-    send(from, Disconnect{});
+    // No reflection: answers are never answered, and all answers together are rate-limited.
+    const double pps = options_.unknown_sender_replies_pps;
+    if (!unknown_replies_) unknown_replies_.emplace(pps, now);
+    const bool answer =
+        answer_unknown_sender(type_of(msg)) && pps > 0 && unknown_replies_->take(now, pps, pps);
+    if (!answer) ++counters_.unknown_not_answered;
+    util::log_limited("unknown sender", spdlog::level::debug, "{} from unknown sender {}: {}",
+                      to_string(type_of(msg)), address_text(from),
+                      answer ? "answering DISCONNECT" : "not answered");
+    if (answer) send(from, Disconnect{});
     return;
   }
   e->last_seen = now;
@@ -186,6 +196,12 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
 
 void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
   const auto& c = std::get<mqttsn::Connect>(msg);
+  // Sensor data that becomes an MQTT ClientId and a status topic level: checked first.
+  if (const char* why = client_id_problem(c.client_id, options_.max_client_id_length)) {
+    ++counters_.refused_client_id_invalid;
+    refuse(from, c.client_id, mqttsn::ReturnCode::RejectedNotSupported, why);
+    return;
+  }
   if (!options_.admission.allow.allows_client_id(c.client_id)) {
     ++counters_.refused_client_id;
     refuse(from, c.client_id, mqttsn::ReturnCode::RejectedNotSupported, "ClientId not allowed");
@@ -382,7 +398,8 @@ void Runtime::send(const SensorAddress& to, const mqttsn::Message& msg) {
   mqttsn::Bytes bytes = mqttsn::encode(msg);
   if (bytes.empty()) {
     ++counters_.encode_errors;
-    spdlog::error("cannot encode {} for {}", mqttsn::to_string(msg), address_text(to));
+    util::log_limited("encode error", spdlog::level::err, "cannot encode {} for {}",
+                      mqttsn::to_string(msg), address_text(to));
     return;
   }
   if (!to.node_id.empty()) {
@@ -417,7 +434,8 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               std::string error;
               e.upstream = open_upstream(e, a, error);
               if (!e.upstream) {
-                spdlog::warn("session {}: upstream client refused: {}", describe(e), error);
+                util::log_limited("upstream connect failed", spdlog::level::warn,
+                                  "session {}: upstream client refused: {}", describe(e), error);
                 mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamConnectFailed{error}}});
                 return;
               }
@@ -441,6 +459,8 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               else if (a.token != 0)
                 mailbox_.post(
                     MailboxEvent{e.id, UpstreamEvent{ev::UpstreamPublishFailed{a.token}}});
+              else
+                ++counters_.qos0_no_upstream;
             },
             [&](act::SubscribeUpstream& a) {
               if (e.upstream)
@@ -489,12 +509,15 @@ std::unique_ptr<Upstream> Runtime::open_upstream(const Entry& e, const act::Conn
 
 void Runtime::publish_will_via_gateway(const Entry& e, const act::PublishUpstream& will) {
   if (!gateway_client_ || !broker_up_) {
-    spdlog::warn("session {}: will on '{}' not published: broker unreachable", describe(e),
-                 mqttsn::printable(will.topic));
+    util::log_limited("session protocol", spdlog::level::warn,
+                      "session {}: will on '{}' not published: broker unreachable", describe(e),
+                      mqttsn::printable(will.topic));
     return;
   }
-  spdlog::info("session {}: its upstream is down: will on '{}' published by the gateway client",
-               describe(e), mqttsn::printable(will.topic));
+  util::log_limited(
+      "session event", spdlog::level::info,
+      "session {}: its upstream is down: will on '{}' published by the gateway client", describe(e),
+      mqttsn::printable(will.topic));
   gateway_client_->publish(0, will.topic, will.payload, will.qos, will.retain);
 }
 
@@ -704,6 +727,12 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
   if (e == nullptr || stopping_) return;  // the session ended: nobody wants it
   const auto now = Clock::now();
   auto& upstream_event = std::get<UpstreamEvent>(event.what);
+  if (const auto* pf = std::get_if<ev::UpstreamPublishFailed>(&upstream_event); pf && !pf->token) {
+    ++(pf->link_down ? counters_.link_down : counters_.upstream_refused);
+    util::log_limited("qos 0 dropped", spdlog::level::warn, "session {}: QoS 0 PUBLISH dropped: {}",
+                      describe(*e), pf->link_down ? "shared link down" : "upstream not connected");
+    return;
+  }
   if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&upstream_event))
     util::log_limited("upstream connect failed", spdlog::level::warn,
                       "session {}: upstream connect failed: {}", describe(*e), f->reason);
@@ -729,6 +758,10 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
   }
   if (stopping_) return;
   const auto& e = std::get<UpstreamEvent>(event.what);
+  if (const auto* pf = std::get_if<ev::UpstreamPublishFailed>(&e); pf && !pf->token) {
+    ++counters_.upstream_refused;  // a QoS 0 publish of the shared client (QoS -1, aggregating)
+    return;
+  }
   if (std::holds_alternative<ev::UpstreamConnected>(e)) {
     broker_up_ = true;
     broker_down_logged_ = false;

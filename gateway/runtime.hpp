@@ -62,6 +62,11 @@ struct RuntimeOptions {
   AdmissionOptions admission;
   // SQLite file where sessions survive a restart (state_store.hpp); "" = not kept.
   std::string state_path;
+  // protocol.max_client_id_length: longer ClientIds are refused (gateway/core/client_id.hpp).
+  std::size_t max_client_id_length = 64;
+  // admission.unknown_sender_replies_pps: DISCONNECTs to senders without a session, over all of
+  // them (a burst of as many); the rest go unanswered. 0 = never answered.
+  std::uint32_t unknown_sender_replies_pps = 10;
 };
 
 struct RuntimeCounters {
@@ -78,13 +83,20 @@ struct RuntimeCounters {
   std::uint64_t parked_expired = 0;  // parked sessions dropped by expiry or by the cap
   // Admission ([admission]): refused CONNECTs (answered with a CONNACK) by reason, and datagrams
   // dropped unanswered.
-  std::uint64_t refused_client_id = 0;     // CONNACK 0x03
-  std::uint64_t refused_network = 0;       // CONNACK 0x03
-  std::uint64_t refused_max_sessions = 0;  // CONNACK 0x01
-  std::uint64_t dropped_network = 0;       // other packets from outside the allowed networks
-  std::uint64_t rate_limited = 0;          // dropped before decoding
-  std::uint64_t store_writes = 0;          // state store transactions
-  std::uint64_t store_errors = 0;          // ... that failed (logged)
+  std::uint64_t refused_client_id = 0;          // CONNACK 0x03
+  std::uint64_t refused_network = 0;            // CONNACK 0x03
+  std::uint64_t refused_max_sessions = 0;       // CONNACK 0x01
+  std::uint64_t dropped_network = 0;            // other packets from outside the allowed networks
+  std::uint64_t rate_limited = 0;               // dropped before decoding
+  std::uint64_t store_writes = 0;               // state store transactions
+  std::uint64_t store_errors = 0;               // ... that failed (logged)
+  std::uint64_t refused_client_id_invalid = 0;  // CONNACK 0x03: not UTF-8, control chars, length
+  std::uint64_t unknown_not_answered = 0;       // unknown sender: no DISCONNECT (type or rate)
+  // QoS 0 uplink dropped: the session had no upstream client, Paho refused the publish (not
+  // connected), the shared link was down (aggregating mode).
+  std::uint64_t qos0_no_upstream = 0;
+  std::uint64_t upstream_refused = 0;
+  std::uint64_t link_down = 0;
 };
 
 // Where a sensor is reached: its transport address, plus the wireless node id when it sits behind
@@ -116,6 +128,8 @@ class Runtime {
   void stop(std::function<void()> done);
 
   const RuntimeCounters& counters() const noexcept { return counters_; }
+  // Refusals and drops by the per-sensor caps (SessionConfig max_*).
+  const LimitCounters& limit_counters() const noexcept { return *options_.session.limit_counters; }
   // Buffered broker messages over all sessions and the drops by reason.
   const BufferBudget& buffer_budget() const noexcept { return *options_.session.budget; }
   // SIGHUP: new allow-lists and limits. Sessions already connected stay until they reconnect
@@ -238,7 +252,8 @@ class Runtime {
   std::unordered_set<std::string> changed_;
 
   RuntimeCounters counters_;
-  std::optional<RateLimiter> rate_limiter_;  // nullopt: no rate limit
+  std::optional<RateLimiter> rate_limiter_;     // nullopt: no rate limit
+  std::optional<TokenBucket> unknown_replies_;  // DISCONNECTs to unknown senders, all together
 };
 
 }  // namespace gw

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "gateway/core/client_id.hpp"
+
 namespace gw {
 namespace {
 
@@ -55,7 +57,23 @@ std::string buffer_drops(const BufferBudget& b) {
   return out;
 }
 
+// ", "qos0_no_upstream": n, ...": the drops and refusals the per-sensor caps and the upstream
+// side count (README "Status topics").
+std::string sensor_drops(const RuntimeCounters& c, const LimitCounters& l) {
+  return ", \"qos0_no_upstream\": " + num(c.qos0_no_upstream) +
+         ", \"upstream_refused\": " + num(c.upstream_refused) +
+         ", \"link_down\": " + num(c.link_down) +
+         ", \"downlink_oversized\": " + num(l.downlink_oversized) +
+         ", \"unknown_not_answered\": " + num(c.unknown_not_answered) +
+         ", \"cap_topics\": " + num(l.topics) + ", \"cap_topic_length\": " + num(l.topic_length) +
+         ", \"cap_subscriptions\": " + num(l.subscriptions);
+}
+
 }  // namespace
+
+std::string sensor_topic(const std::string& prefix, const std::string& client_id) {
+  return prefix + "/sensors/" + escape_topic_level(client_id);
+}
 
 StatusPublisher::StatusPublisher(uv_loop_t* loop, Runtime& runtime, std::string prefix,
                                  std::chrono::seconds interval)
@@ -91,12 +109,16 @@ std::string StatusPublisher::status_json() const {
          ", \"encode_error\": " + num(c.encode_errors) +
          ", \"rate_limited\": " + num(c.rate_limited) +
          ", \"network_not_allowed\": " + num(c.dropped_network) + buffer_drops(b) +
+         sensor_drops(c, runtime_.limit_counters()) +
          "}, \"refused\": {\"client_id\": " + num(c.refused_client_id) +
          ", \"network\": " + num(c.refused_network) +
          ", \"max_sessions\": " + num(c.refused_max_sessions) +
+         ", \"client_id_invalid\": " + num(c.refused_client_id_invalid) +
          "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +
          "}, \"malformed\": " + num(c.malformed) +
          ", \"sessions_created\": " + num(c.sessions_created) +
+         ", \"keep_alive_capped\": " + num(runtime_.limit_counters().keep_alive) +
+         ", \"store_errors\": " + num(c.store_errors) +
          ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) + "}";
 }
 
@@ -113,7 +135,7 @@ void StatusPublisher::tick() {
       radio = ", \"rssi\": " + std::to_string(it->second.rssi) +
               ", \"mtu\": " + std::to_string(it->second.mtu);
     ServiceHooks::publish(
-        runtime_, prefix_ + "/sensors/" + s.client_id,
+        runtime_, sensor_topic(prefix_, s.client_id),
         std::string("{\"state\": \"") + to_string(s.state) + "\", \"transport\": \"" +
             (s.transport == transport::Kind::Ble ? "ble" : "udp") + "\", \"address\": " +
             quoted(s.address) + last_seen_fields(s.last_seen, steady_now, wall_now) + radio + "}",
@@ -121,7 +143,7 @@ void StatusPublisher::tick() {
   }
   // Sessions that ended: an empty retained message removes their topic.
   for (const auto& id : published_)
-    if (!seen.contains(id)) ServiceHooks::publish(runtime_, prefix_ + "/sensors/" + id, "", true);
+    if (!seen.contains(id)) ServiceHooks::publish(runtime_, sensor_topic(prefix_, id), "", true);
   published_ = std::move(seen);
 }
 
@@ -129,7 +151,7 @@ void StatusPublisher::stop() {
   if (closed_) return;
   closed_ = true;
   for (const auto& id : published_)
-    ServiceHooks::publish(runtime_, prefix_ + "/sensors/" + id, "", true);
+    ServiceHooks::publish(runtime_, sensor_topic(prefix_, id), "", true);
   ServiceHooks::publish(runtime_, prefix_ + "/status", "{\"online\": false}", true);
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
 }

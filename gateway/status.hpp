@@ -16,6 +16,9 @@
 
 namespace gw {
 
+// "<prefix>/sensors/<ClientId>" with the ClientId escaped as one topic level (client_id.hpp).
+std::string sensor_topic(const std::string& prefix, const std::string& client_id);
+
 class StatusPublisher {
  public:
   StatusPublisher(uv_loop_t* loop, Runtime& runtime, std::string prefix,

@@ -219,7 +219,7 @@ void UpstreamClient::publish(std::uint32_t token, const std::string& topic, cons
     auto msg = mqtt::make_message(topic, payload.data(), payload.size(), qos, retain);
     client_->publish(msg, to_context(token), *action_listener_);
   } catch (const std::exception&) {
-    if (token != 0) post(ev::UpstreamPublishFailed{token});
+    post(ev::UpstreamPublishFailed{token});  // token 0: a QoS 0 drop, counted by the runtime
   }
 }
 

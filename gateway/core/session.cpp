@@ -326,7 +326,7 @@ void Session::finish_connect(TimePoint now, Actions& out) {
   const bool will_changed = will != will_;
   will_ = std::move(will);
   clean_session_ = clean;
-  keep_alive_s_ = pending_.duration;
+  keep_alive_s_ = supervised_keep_alive(pending_.duration, out);
 
   if (!upstream_started_) {
     upstream_started_ = true;

@@ -130,6 +130,13 @@ class Session {
   void on_subscribed(const ev::UpstreamSubscribed& e, Actions& out);
   void on_unsubscribed(const ev::UpstreamUnsubscribed& e, Actions& out);
 
+  // session_limits.cpp: the per-sensor caps of SessionConfig; true = refused (answer sent)
+  bool refused_by_caps(const mqttsn::Register& m, Actions& out);
+  bool refused_by_caps(const mqttsn::Subscribe& m, const std::string& filter, bool new_id,
+                       Actions& out);
+  std::uint16_t supervised_keep_alive(std::uint16_t duration, Actions& out);
+  bool too_big_for_client(const ev::UpstreamMessage& e, Actions& out);
+
   // session_downlink.cpp: broker-to-client traffic
   void on_upstream_message(const ev::UpstreamMessage& e, TimePoint now, Actions& out);
   void pump(TimePoint now, Actions& out);

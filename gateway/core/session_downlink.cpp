@@ -18,6 +18,7 @@ bool Session::delivering() const noexcept {
 }
 
 void Session::on_upstream_message(const ev::UpstreamMessage& e, TimePoint now, Actions& out) {
+  if (too_big_for_client(e, out)) return;  // Paho has acknowledged it to the broker already
   if (topics_.rejected(e.topic)) {
     log(out, LogLevel::Debug,
         who() + "'" + mqttsn::printable(e.topic) + "' was refused by the client, not sent");

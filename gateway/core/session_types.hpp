@@ -53,8 +53,10 @@ struct UpstreamMessage {
 struct UpstreamDelivered {
   std::uint32_t token = 0;
 };
+// Also posted for a QoS 0 publish (token 0) that was dropped, so the drop is counted.
 struct UpstreamPublishFailed {
   std::uint32_t token = 0;
+  bool link_down = false;  // the shared link (aggregating mode) was down; else Paho refused it
 };
 struct UpstreamSubscribed {
   std::uint32_t token = 0;
@@ -130,6 +132,15 @@ enum class SessionState : std::uint8_t { Connecting, Active, Asleep, Awake, Lost
 // "connecting", "active", ... (logs and status topics).
 const char* to_string(SessionState s) noexcept;
 
+// How often the per-sensor caps below refused or dropped something, over all sessions.
+struct LimitCounters {
+  std::uint64_t topics = 0;              // REGISTER / SUBSCRIBE beyond max_topics
+  std::uint64_t topic_length = 0;        // topic name or filter longer than max_topic_length
+  std::uint64_t subscriptions = 0;       // SUBSCRIBE beyond max_subscriptions
+  std::uint64_t keep_alive = 0;          // CONNECT Duration 0 or above max_keep_alive_s
+  std::uint64_t downlink_oversized = 0;  // broker messages too big for the sensor
+};
+
 struct SessionConfig {
   std::chrono::milliseconds retry_interval{10000};  // Tretry
   unsigned retry_count = 3;                         // Nretry
@@ -137,6 +148,13 @@ struct SessionConfig {
   std::size_t max_buffered_bytes = 0;    // protocol.max_buffered_bytes_per_client; 0 = no limit
   std::shared_ptr<BufferBudget> budget;  // totals over all sessions; may be null: none
   std::shared_ptr<const PredefinedTopics> predefined;  // may be null: none configured
+  // Per-sensor caps (protocol.max_*); 0 = no limit.
+  std::size_t max_topics = 0;          // normal topic ids a sensor may REGISTER / SUBSCRIBE to
+  std::size_t max_topic_length = 0;    // octets of a REGISTERed name or SUBSCRIBE filter
+  std::size_t max_subscriptions = 0;   // filters held at once
+  std::uint16_t max_keep_alive_s = 0;  // a Duration of 0 or above this is supervised at this
+  std::size_t max_downlink_bytes = 0;  // largest MQTT-SN datagram sent to a sensor
+  std::shared_ptr<LimitCounters> limit_counters;  // may be null: not counted
 };
 
 }  // namespace gw

@@ -26,6 +26,7 @@ void Session::on_register(const mqttsn::Register& m, Actions& out) {
         who() + "REGISTER of invalid topic name '" + mqttsn::printable(m.topic_name) + "'");
     return;
   }
+  if (refused_by_caps(m, out)) return;
   const auto id = topics_.assign(m.topic_name);
   if (!id) {
     send(out, mqttsn::RegAck{0, m.msg_id, ReturnCode::RejectedCongestion});
@@ -148,6 +149,7 @@ void Session::on_subscribe(const mqttsn::Subscribe& m, Actions& out) {
       if (!mqttsn::valid_topic_filter(filter))
         return refuse(ReturnCode::RejectedNotSupported,
                       "invalid topic filter '" + mqttsn::printable(filter) + "'");
+      if (refused_by_caps(m, filter, !mqttsn::has_wildcard(filter), out)) return;
       if (!mqttsn::has_wildcard(filter)) {  // §6.9: wildcard filters get topic id 0
         const auto id = topics_.assign(filter);
         if (!id) return refuse(ReturnCode::RejectedCongestion, "no topic id left");
@@ -172,6 +174,8 @@ void Session::on_subscribe(const mqttsn::Subscribe& m, Actions& out) {
       topic_id = m.topic_id;
       break;
   }
+  if (m.flags.topic_id_type != TopicIdType::Normal && refused_by_caps(m, filter, false, out))
+    return;
   const int qos = qos_value(m.flags.qos);
   // A new subscription is a new wish to receive: forget earlier REGISTER rejections.
   topics_.clear_rejections();
