@@ -185,8 +185,15 @@ TEST_SUITE("runtime") {
     REQUIRE(d.ok());
     CHECK(d.config.admission.client_ids.empty());
     CHECK(d.config.admission.networks.empty());
-    CHECK(d.config.admission.max_sessions == 0);
+    CHECK(d.config.admission.max_sessions == 10000);
     CHECK(d.config.admission.rate_limit_pps == 0);
+    CHECK(d.config.admission.unknown_sender_replies_pps == 10);
+    CHECK(d.config.protocol.max_client_id_length == 64);
+    CHECK(d.config.protocol.max_topics_per_client == 64);
+    CHECK(d.config.protocol.max_topic_length == 128);
+    CHECK(d.config.protocol.max_subscriptions_per_client == 32);
+    CHECK(d.config.protocol.max_keep_alive_s == 65535);
+    CHECK(d.config.protocol.max_downlink_bytes == 65535);
     CHECK(d.config.protocol.max_buffered_bytes_per_client == 1024u * 1024u);
     CHECK(d.config.protocol.max_buffered_total == 0);
     CHECK(d.config.protocol.max_buffered_bytes_total == 64u * 1024u * 1024u);

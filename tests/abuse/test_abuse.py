@@ -1,0 +1,179 @@
+"""Hostile but well-formed sensors (README "Security"): valid MQTT-SN that must not harm other
+sensors, grow memory without bound, reflect traffic, or drop anything uncounted. Runs in both
+broker modes (MQTTSN_IT_MODE). Each test failed on the gateway before these limits existed."""
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
+
+import mqttsn_packets as sn  # noqa: E402
+from abuse_util import connect_many, latest_status, open_links, request_many, rss_kb  # noqa: E402
+from harness import Sensor, UdpLink  # noqa: E402
+
+STATUS = {"status": {"interval_s": 1}}
+
+
+def feed(observer, topic, stop, period=0.2):
+    """Publish a counter on `topic` every `period` s until `stop` is set."""
+    def run():
+        i = 0
+        while not stop.is_set():
+            observer.publish(topic, "n%d" % i, qos=0)
+            i += 1
+            stop.wait(period)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_odd_client_ids_do_not_disturb_a_good_sensor(make_gateway, observer):
+    gw = make_gateway(sections=STATUS)
+    observer.subscribe("mqttsn-gateway/%d/#" % gw.gw_id)
+    good = Sensor(gw, name="good")
+    good.connect("good-sensor", duration=30)
+    good.subscribe("abuse/feed", qos=0)
+    stop = threading.Event()
+    feed(observer, "abuse/feed", stop)
+    try:
+        good.receive_publish(timeout=5)
+        accepted = [b"#", b"+", b"/", b"$SYS/x", b"evil/#", b"100%"]
+        refused = [b"nul\x00id", b"\xff\xfe", b"ctl\x1bid", b"x" * 65]
+        hostile = []
+        for cid in accepted + refused:
+            s = Sensor(gw, name=repr(cid))
+            want = sn.ACCEPTED if cid in accepted else sn.REJ_NOT_SUPPORTED
+            s.connect(cid, duration=30, expect_rc=want)
+            hostile.append(s)
+        # Two status rounds with the odd ClientIds in them, then the good sensor still receives.
+        for cid, level in [(b"#", "%23"), (b"$SYS/x", "%24SYS%2Fx"), (b"evil/#", "evil%2F%23"),
+                           (b"100%", "100%25")]:
+            observer.wait_for("mqttsn-gateway/%d/sensors/%s" % (gw.gw_id, level), timeout=10)
+        time.sleep(2.5)
+        got = 0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and got < 5:
+            p = good.recv(1)
+            if p is not None and p.type == sn.PUBLISH:
+                got += 1
+        assert got >= 5, "the good sensor stopped receiving"
+        st = latest_status(observer, gw, lambda st: st["refused"]["client_id_invalid"] >= 4)
+        assert st["refused"]["client_id_invalid"] == len(refused)
+    finally:
+        stop.set()
+    log = gw.log_text()
+    assert "connection lost" not in log and "upstream lost" not in log, log[-3000:]
+
+
+def test_unknown_disconnect_and_acks_are_not_answered(gateway):
+    link = UdpLink(gateway.addr4)
+    for raw in [sn.disconnect(), sn.disconnect(5), sn.puback(1, 1), sn.regack(1, 1), sn.pubrec(1),
+                sn.pubcomp(1), sn.pingresp(), sn.connack(0), sn.willtopicreq(), sn.willmsgreq()]:
+        link.send(raw)
+    assert link.recv(1.0) is None, "the gateway answered an unknown DISCONNECT or acknowledgement"
+    # A request from an unknown sender is still answered, within a global budget.
+    link.send(sn.pingreq())
+    p = sn.parse(link.recv(2.0))
+    assert p.type == sn.DISCONNECT
+    for _ in range(200):
+        link.send(sn.publish(1, b"x", msg_id=1, qos=1))
+    answers = 0
+    while link.recv(0.5) is not None:
+        answers += 1
+    assert answers <= 20, "%d DISCONNECTs for 200 packets from an unknown sender" % answers
+
+
+def test_register_and_subscribe_floods_stay_bounded(make_gateway, observer):
+    caps = {"max_topics_per_client": 64, "max_topic_length": 128,
+            "max_subscriptions_per_client": 32}
+    gw = make_gateway(protocol=caps)
+    s = Sensor(gw, name="flood")
+    s.connect("flooder", duration=60)
+    before = rss_kb(gw.proc.pid)
+    # 20,000 REGISTERs of distinct names: the first 64 get ids, the rest congestion.
+    regs = [(i + 1, sn.register(0, i + 1, "flood/%05d/" % i + "n" * 100)) for i in range(20000)]
+    answers = request_many(s.link, regs, sn.REGACK)
+    codes = [p.return_code for p in answers.values()]
+    assert codes.count(sn.ACCEPTED) == 64 and codes.count(sn.REJ_CONGESTION) == 20000 - 64
+    # Too long a name: not supported.
+    s.send(sn.register(0, 1, "t" * 129))
+    assert s.expect(sn.REGACK).return_code == sn.REJ_NOT_SUPPORTED
+    # 200 sensors x 200 SUBSCRIBEs (wildcard filters): 32 each are held, the rest congestion.
+    links = open_links(gw, 200)
+    assert set(connect_many(links, ["sub-%03d" % i for i in range(200)], 60)) == {sn.ACCEPTED}
+    accepted = 0
+    for n, link in enumerate(links):
+        subs = [(i + 1, sn.subscribe(i + 1, "s/%03d/%03d/#" % (n, i))) for i in range(200)]
+        got = request_many(link, subs, sn.SUBACK, window=50)
+        accepted += sum(1 for p in got.values() if p.return_code == sn.ACCEPTED)
+    assert accepted == 200 * 32
+    grown = rss_kb(gw.proc.pid) - before
+    print("RSS grew by %d KB" % grown)
+    # Without the caps this took 20,000 x 2 names and 40,000 subscriptions.
+    assert grown < 64 * 1024, "RSS grew by %d KB" % grown
+    s.pingreq()
+    s.expect(sn.PINGRESP)
+
+
+def test_keep_alive_zero_sessions_expire(make_gateway, observer):
+    gw = make_gateway(protocol={"max_keep_alive_s": 1}, sections=STATUS)
+    links = open_links(gw, 500)
+    try:
+        assert set(connect_many(links, ["ka0-%03d" % i for i in range(500)], 0)) == {sn.ACCEPTED}
+        observer.subscribe("mqttsn-gateway/%d/status" % gw.gw_id)
+        st = latest_status(observer, gw, lambda st: st["keep_alive_capped"] >= 500, timeout=15)
+        assert st["keep_alive_capped"] == 500
+        # Silent: lost after 1.5 x 1 s, each of them.
+        st = latest_status(observer, gw, lambda st: sum(st["sensors"].values()) == 0, timeout=30)
+        assert sum(st["sensors"].values()) == 0
+        assert "supervised at 1 s" in gw.log_text()
+    finally:
+        for link in links:
+            link.close()
+
+
+def test_oversized_broker_message_is_dropped_and_the_next_arrives(make_gateway, observer):
+    gw = make_gateway(sections=STATUS)
+    s = Sensor(gw, name="downlink")
+    s.connect("downlink-sensor", duration=30)
+    s.subscribe("abuse/big", qos=1)
+    observer.subscribe("mqttsn-gateway/%d/status" % gw.gw_id)
+    observer.publish("abuse/big", b"B" * 70000, qos=1)
+    observer.publish("abuse/big", b"normal", qos=1)
+    regs = {}
+    p = s.receive_publish(timeout=10, registrations=regs)
+    assert p.data == b"normal"
+    st = latest_status(observer, gw, lambda st: st["drops"]["downlink_oversized"] >= 1)
+    assert st["drops"]["downlink_oversized"] == 1
+    # Not lost: still answered, and the next message comes too.
+    s.pingreq()
+    s.expect(sn.PINGRESP)
+    observer.publish("abuse/big", b"again", qos=1)
+    assert s.receive_publish(timeout=10).data == b"again"
+
+
+def test_qos0_during_a_broker_outage_is_counted(broker, make_gateway, observer):
+    gw = make_gateway(sections=STATUS)
+    s = Sensor(gw, name="outage")
+    s.connect("outage-sensor", duration=60)
+    tid = s.register("abuse/outage")
+    broker.stop()
+    time.sleep(1.5)
+    for i in range(20):
+        s.publish(tid, b"lost%d" % i, qos=0)
+        time.sleep(0.02)
+    time.sleep(0.5)
+    broker.start()
+    obs = observer.make()
+    obs.subscribe("mqttsn-gateway/%d/status" % gw.gw_id)
+
+    def dropped(st):
+        d = st["drops"]
+        return d["qos0_no_upstream"] + d["upstream_refused"] + d["link_down"]
+    st = latest_status(obs, gw, lambda st: dropped(st) >= 20, timeout=20)
+    assert dropped(st) == 20, st["drops"]
