@@ -177,3 +177,48 @@ def test_qos0_during_a_broker_outage_is_counted(broker, make_gateway, observer):
         return d["qos0_no_upstream"] + d["upstream_refused"] + d["link_down"]
     st = latest_status(obs, gw, lambda st: dropped(st) >= 20, timeout=20)
     assert dropped(st) == 20, st["drops"]
+
+
+# README "Security": worst-case memory from the caps. Per session (live or parked):
+# S + T x (2 L + 384) + U x (4 L + 1024) octets, T = max_topics_per_client,
+# L = max_topic_length, U = max_subscriptions_per_client, S = 16 KiB (the session and, in
+# transparent mode, its Paho client); plus the buffered broker messages (at most
+# max_buffered_bytes_total, counted twice for their bookkeeping) and a base of 64 MiB.
+def per_session_bound(t, l, u):
+    return 16 * 1024 + t * (2 * l + 384) + u * (4 * l + 1024)
+
+
+def memory_bound_kb(sessions, t, l, u, buffered_total=0):
+    return (64 * 1024 * 1024 + sessions * per_session_bound(t, l, u) + 2 * buffered_total) // 1024
+
+
+def test_filled_caps_stay_below_the_documented_bound(make_gateway):
+    n, t, l, u = 200, 64, 128, 32
+    gw = make_gateway(protocol={"max_topics_per_client": t, "max_topic_length": l,
+                                "max_subscriptions_per_client": u, "max_client_id_length": 64},
+                      log_level="info")
+    links = open_links(gw, n)
+    ids = [("cap-%03d-" % i).ljust(64, "x") for i in range(n)]
+    assert set(connect_many(links, ids, 60)) == {sn.ACCEPTED}
+    base = rss_kb(gw.proc.pid)
+    for k, link in enumerate(links):
+        regs = [(i + 1, sn.register(0, i + 1, ("r/%03d/%03d/" % (k, i)).ljust(l, "r")))
+                for i in range(t)]
+        got = request_many(link, regs, sn.REGACK, window=32)
+        assert all(p.return_code == sn.ACCEPTED for p in got.values()) and len(got) == t
+        subs = [(i + 1, sn.subscribe(i + 1, ("s/%03d/%03d/" % (k, i)).ljust(l - 2, "s") + "/#"))
+                for i in range(u)]
+        got = request_many(link, subs, sn.SUBACK, window=32)
+        assert all(p.return_code == sn.ACCEPTED for p in got.values()) and len(got) == u
+    rss = rss_kb(gw.proc.pid)
+    bound = memory_bound_kb(n, t, l, u)
+    print("caps filled by %d sessions: RSS %d KB (%d KB before filling, %.1f KB per session); "
+          "bound %d KB" % (n, rss, base, (rss - base) / n, bound))
+    assert rss < bound
+    assert (rss - base) * 1024 < n * per_session_bound(t, l, u)
+    # The caps hold: one more of each is refused.
+    link = links[0]
+    link.send(sn.register(0, 999, "one/more"))
+    assert sn.parse(link.recv(5)).return_code == sn.REJ_CONGESTION
+    link.send(sn.subscribe(999, "one/more/#"))
+    assert sn.parse(link.recv(5)).return_code == sn.REJ_CONGESTION
