@@ -360,8 +360,9 @@ void read_ble(Reader& r, const toml::table& t, Config& c) {
 
 // [state]: where sensor sessions survive a restart.
 void read_state(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(t, "state", {"path"});
+  r.reject_unknown(t, "state", {"path", "max_bytes"});
   r.string(t, "state", "path", c.state.path);
+  r.integer(t, "state", "max_bytes", c.state.max_bytes, 0, 1LL << 50);
 }
 
 // [status] (R2): retained JSON status topics through the gateway's own MQTT client.

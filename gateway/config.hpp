@@ -104,6 +104,8 @@ struct StatusSection {
 // inside $STATE_DIRECTORY when systemd sets it (StateDirectory=), else the working directory.
 struct StateSection {
   std::string path;
+  std::uint64_t max_bytes =
+      0;  // the file grows no further (writes fail as on a full disk); 0 = no limit
 };
 
 struct Config {

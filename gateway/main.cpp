@@ -87,6 +87,7 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.parked_session_expiry = std::chrono::seconds(c.protocol.parked_session_expiry_s);
   o.max_parked_sessions = static_cast<std::size_t>(c.protocol.max_parked_sessions);
   o.state_path = state_path(c);
+  o.state_max_bytes = c.state.max_bytes;
   apply_sensor_caps(c, o);
   if (c.status.enabled) {
     const std::string offline = "{\"online\": false}";

@@ -62,6 +62,7 @@ struct RuntimeOptions {
   AdmissionOptions admission;
   // SQLite file where sessions survive a restart (state_store.hpp); "" = not kept.
   std::string state_path;
+  std::uint64_t state_max_bytes = 0;  // state.max_bytes; 0 = no limit
   // protocol.max_client_id_length: longer ClientIds are refused (gateway/core/client_id.hpp).
   std::size_t max_client_id_length = 64;
   // admission.unknown_sender_replies_pps: DISCONNECTs to senders without a session, over all of
@@ -250,6 +251,7 @@ class Runtime {
   std::unique_ptr<StateStore> store_;
   // ClientIds whose stored rows are out of date: rewritten or deleted by flush_store().
   std::unordered_set<std::string> changed_;
+  TimePoint store_retry_at_{};  // after a failed write: not before this
 
   RuntimeCounters counters_;
   std::optional<RateLimiter> rate_limiter_;     // nullopt: no rate limit

@@ -13,6 +13,8 @@ namespace gw {
 
 namespace {
 
+constexpr auto kStoreRetry = std::chrono::seconds(1);
+
 std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
@@ -31,6 +33,9 @@ std::string Runtime::open_store() {
                   opened.moved_aside.empty() ? std::string("nothing to move aside")
                                              : "moved aside to " + opened.moved_aside);
   store_ = std::move(opened.store);
+  if (options_.state_max_bytes != 0)
+    if (std::string e = store_->limit_size(options_.state_max_bytes); !e.empty())
+      return "state.max_bytes: " + e;
   restore(std::move(opened.sessions));
   uv_check_start(&store_check_,
                  [](uv_check_t* c) { static_cast<Runtime*>(c->data)->flush_store(); });
@@ -84,6 +89,8 @@ void Runtime::note_changed(const std::string& client_id) {
 
 void Runtime::flush_store() {
   if (!store_ || changed_.empty()) return;
+  // After a failed write (disk full), wait a moment: every loop iteration would fail again.
+  if (!stopping_ && Clock::now() < store_retry_at_) return;
   std::vector<StoredSession> puts;
   std::vector<std::string> removes;
   const auto now = Clock::now();
@@ -121,10 +128,13 @@ void Runtime::flush_store() {
                                  now - e->parked_at));
     puts.push_back(std::move(s));
   }
+  std::unordered_set<std::string> written = std::move(changed_);
   changed_.clear();
   ++counters_.store_writes;
   if (std::string error = store_->write(puts, removes); !error.empty()) {
-    // Kept going: the sessions live on in memory, the next change writes them again.
+    // Kept going: the sessions live on in memory; what this write held is written again later.
+    changed_.merge(written);
+    store_retry_at_ = now + kStoreRetry;
     ++counters_.store_errors;
     util::log_limited("state file write", spdlog::level::err,
                       "state file {}: write of {} sessions failed: {} ({} failures so far)",

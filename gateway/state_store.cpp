@@ -451,6 +451,17 @@ std::string StateStore::write(std::span<const StoredSession> puts,
   return e;
 }
 
+std::string StateStore::limit_size(std::uint64_t bytes) {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), "PRAGMA page_size", -1, &raw, nullptr) != SQLITE_OK)
+    return fail("page_size");
+  Stmt st(raw);
+  if (sqlite3_step(raw) != SQLITE_ROW) return fail("page_size");
+  const auto page = std::max<std::int64_t>(sqlite3_column_int64(raw, 0), 512);
+  const auto pages = std::max<std::uint64_t>(bytes / static_cast<std::uint64_t>(page), 1);
+  return exec(("PRAGMA max_page_count=" + std::to_string(pages)).c_str());
+}
+
 // ---------------------------------------------------------------- open with recovery
 
 OpenedStore open_state_store(const std::string& path) {

@@ -43,6 +43,9 @@ class StateStore {
 
   // Every stored sensor; empty text on success.
   std::string load(std::vector<StoredSession>& out);
+  // The file may not grow beyond about `bytes` (SQLite's max_page_count); a write that would
+  // fails with "database or disk is full", like a full disk. Empty text on success.
+  std::string limit_size(std::uint64_t bytes);
   // One transaction: `puts` replace their ClientIds' rows, `removes` delete theirs.
   std::string write(std::span<const StoredSession> puts, std::span<const std::string> removes);
 

@@ -222,3 +222,39 @@ def test_filled_caps_stay_below_the_documented_bound(make_gateway):
     assert sn.parse(link.recv(5)).return_code == sn.REJ_CONGESTION
     link.send(sn.subscribe(999, "one/more/#"))
     assert sn.parse(link.recv(5)).return_code == sn.REJ_CONGESTION
+
+
+def test_full_state_file_counts_errors_and_retries(make_gateway, observer, tmp_path):
+    # state.max_bytes makes SQLite answer "database or disk is full" like a full disk would.
+    path = str(tmp_path / "state.db")
+    gw = make_gateway(sections={"status": {"interval_s": 1},
+                                "state": {"path": path, "max_bytes": 96 * 1024}},
+                      protocol={"max_topics_per_client": 64, "max_topic_length": 128})
+    observer.subscribe("mqttsn-gateway/%d/status" % gw.gw_id)
+    fillers = open_links(gw, 20)
+    assert set(connect_many(fillers, ["fill-%02d" % i for i in range(20)], 60)) == {sn.ACCEPTED}
+    for k, link in enumerate(fillers):
+        regs = [(i + 1, sn.register(0, i + 1, ("f/%02d/%03d/" % (k, i)).ljust(128, "f")))
+                for i in range(64)]
+        request_many(link, regs, sn.REGACK, window=16)
+    st = latest_status(observer, gw, lambda st: st["store_errors"] > 0, timeout=10)
+    assert st["store_errors"] > 0
+    # A sensor that arrives while writes fail, still served.
+    late = Sensor(gw, name="late")
+    late.connect("late-sensor", duration=60, clean=False)
+    late.subscribe("late/topic", qos=1)
+    late.pingreq()
+    late.expect(sn.PINGRESP)
+    # Room again (the fillers' rows go): the failed changes are written, the late sensor's too.
+    for link in fillers:
+        link.send(sn.disconnect())
+        assert sn.parse(link.recv(5)).type == sn.DISCONNECT
+    time.sleep(2.5)  # the retry comes a second after the last failure, the report within one more
+    errors = latest_status(observer, gw)["store_errors"]
+    time.sleep(3)
+    assert latest_status(observer, gw)["store_errors"] == errors, "writes still fail"
+    assert gw.terminate() == 0
+    gw.start()
+    log = gw.log_text()
+    assert "restored 1 sessions" in log and "late-sensor: restored active with 1 topic ids, " \
+        "1 subscriptions" in log, log[-3000:]
