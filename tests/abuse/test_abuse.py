@@ -243,6 +243,9 @@ def test_full_state_file_counts_errors_and_retries(make_gateway, observer, tmp_p
     late = Sensor(gw, name="late")
     late.connect("late-sensor", duration=60, clean=False)
     late.subscribe("late/topic", qos=1)
+    # ... whose rows do not fit either: written only if failed writes are kept for later.
+    regs = [(i + 100, sn.register(0, i + 100, ("l/%03d/" % i).ljust(128, "l"))) for i in range(63)]
+    request_many(late.link, regs, sn.REGACK, window=16)
     late.pingreq()
     late.expect(sn.PINGRESP)
     # Room again (the fillers' rows go): the failed changes are written, the late sensor's too.
@@ -256,5 +259,5 @@ def test_full_state_file_counts_errors_and_retries(make_gateway, observer, tmp_p
     assert gw.terminate() == 0
     gw.start()
     log = gw.log_text()
-    assert "restored 1 sessions" in log and "late-sensor: restored active with 1 topic ids, " \
+    assert "restored 1 sessions" in log and "late-sensor: restored active with 64 topic ids, " \
         "1 subscriptions" in log, log[-3000:]
