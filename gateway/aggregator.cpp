@@ -58,8 +58,8 @@ class SharedUpstream final : public Upstream {
 };
 
 Aggregator::Aggregator(Mailbox& mailbox, const std::unique_ptr<UpstreamClient>& link,
-                       std::chrono::seconds parked_expiry)
-    : mailbox_(mailbox), link_(link), parked_expiry_(parked_expiry) {}
+                       std::chrono::seconds parked_expiry, std::size_t max_parked)
+    : mailbox_(mailbox), link_(link), parked_expiry_(parked_expiry), max_parked_(max_parked) {}
 
 Aggregator::~Aggregator() {
   // Handles outliving the aggregator would point at it: the runtime destroys them first.
@@ -101,6 +101,7 @@ void Aggregator::attach(SharedUpstream& s, bool clean_session) {
   } else if (auto it = parked_.find(s.client_id_); it != parked_.end()) {
     // Like a broker's persistent session: the subscriptions kept since it ended carry over.
     table_.move_holder(it->second.holder, s.session_id_);
+    parked_order_.erase({it->second.since, it->second.holder});
     parked_.erase(it);
     present = true;
   }
@@ -168,14 +169,18 @@ void Aggregator::detach(SharedUpstream& s, bool post_closed) {
     s.attached_ = false;
     open_.erase(s.session_id_);
     waiting_.erase(s.session_id_);
-    if (!s.clean_session_ && parked_expiry_.count() > 0 && post_closed && !stopping_) {
+    if (!s.clean_session_ && parked_expiry_.count() > 0 && max_parked_ > 0 && post_closed &&
+        !stopping_) {
       // CleanSession=false: keep its subscriptions for its next CONNECT, as the broker would.
       const auto now = Clock::now();
       expire_parked(now);
       drop_parked(s.client_id_);
+      while (parked_.size() >= max_parked_ && !parked_order_.empty())
+        drop_parked(parked_order_.begin()->second);  // the cap: the oldest makes room
       const Holder holder = next_parked_holder_++;
       table_.move_holder(s.session_id_, holder);
       parked_[s.client_id_] = Parked{holder, now};
+      parked_order_.emplace(std::make_pair(now, holder), s.client_id_);
     } else {
       for (const auto& filter : table_.remove_holder(s.session_id_)) {
         if (post_closed) unsubscribe_upstream(filter);
@@ -206,6 +211,7 @@ void Aggregator::drop_parked(const std::string& client_id) {
   auto it = parked_.find(client_id);
   if (it == parked_.end()) return;
   const Holder holder = it->second.holder;
+  parked_order_.erase({it->second.since, holder});
   parked_.erase(it);
   for (const auto& filter : table_.remove_holder(holder)) unsubscribe_upstream(filter);
 }
@@ -213,10 +219,8 @@ void Aggregator::drop_parked(const std::string& client_id) {
 void Aggregator::expire_parked(TimePoint now) {
   // Checked whenever a session starts or ends: a kept subscription outlives its expiry at most
   // until then (it only costs traffic the gateway drops).
-  std::vector<std::string> expired;
-  for (const auto& [client_id, p] : parked_)
-    if (now - p.since >= parked_expiry_) expired.push_back(client_id);
-  for (const auto& client_id : expired) drop_parked(client_id);
+  while (!parked_order_.empty() && now - parked_order_.begin()->first.first >= parked_expiry_)
+    drop_parked(std::string(parked_order_.begin()->second));
 }
 
 // ---------------------------------------------------------------- link events

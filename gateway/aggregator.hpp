@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,9 +24,10 @@ class SharedUpstream;
 class Aggregator {
  public:
   // `link`: the runtime's shared gateway client (null while it has none). CleanSession=false
-  // sessions keep their subscriptions for `parked_expiry` after they end (zero: not at all).
+  // sessions keep their subscriptions for `parked_expiry` after they end (zero: not at all), at
+  // most `max_parked` of them (protocol.max_parked_sessions; the oldest goes first).
   Aggregator(Mailbox& mailbox, const std::unique_ptr<UpstreamClient>& link,
-             std::chrono::seconds parked_expiry);
+             std::chrono::seconds parked_expiry, std::size_t max_parked = 10000);
   ~Aggregator();
   Aggregator(const Aggregator&) = delete;
   Aggregator& operator=(const Aggregator&) = delete;
@@ -39,6 +41,7 @@ class Aggregator {
 
   std::size_t sessions() const noexcept { return open_.size(); }
   std::size_t filters() const noexcept { return table_.filter_count(); }
+  std::size_t parked() const noexcept { return parked_.size(); }
 
  private:
   friend class SharedUpstream;
@@ -81,6 +84,7 @@ class Aggregator {
   Mailbox& mailbox_;
   const std::unique_ptr<UpstreamClient>& link_;
   std::chrono::seconds parked_expiry_;
+  std::size_t max_parked_;
   bool up_ = false;
   bool stopping_ = false;
   // Until the link's first connect succeeds or fails, sessions wait for it (session id ->
@@ -92,7 +96,10 @@ class Aggregator {
   std::unordered_map<std::uint32_t, Pending> pending_;       // by link token
   std::uint32_t next_token_ = 1;                             // 0: the runtime's own traffic
   std::unordered_map<std::string, Parked> parked_;           // by ClientId
-  Holder next_parked_holder_ = Holder{1} << 63;              // above every session id
+  // The parked ones oldest first (since, holder) -> ClientId: expiry and the cap take from the
+  // front, no scan of them all.
+  std::map<std::pair<TimePoint, Holder>, std::string> parked_order_;
+  Holder next_parked_holder_ = Holder{1} << 63;  // above every session id
 };
 
 }  // namespace gw

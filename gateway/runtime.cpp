@@ -91,8 +91,8 @@ std::string Runtime::start() {
       UpstreamClient::create(options_.upstream, options_.gateway_client_id, 0, mailbox_, error);
   if (!gateway_client_) return "broker.uri: " + error;
   if (options_.aggregating)
-    aggregator_ =
-        std::make_unique<Aggregator>(mailbox_, gateway_client_, options_.parked_session_expiry);
+    aggregator_ = std::make_unique<Aggregator>(
+        mailbox_, gateway_client_, options_.parked_session_expiry, options_.max_parked_sessions);
   gateway_client_->connect(true, 60, options_.gateway_will);
   if (std::string e = open_store(); !e.empty()) return e;
   const auto period =

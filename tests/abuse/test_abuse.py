@@ -265,3 +265,25 @@ def test_full_state_file_counts_errors_and_retries(make_gateway, observer, tmp_p
     log = gw.log_text()
     assert "restored 1 sessions" in log and "late-sensor: restored active with 64 topic ids, " \
         "1 subscriptions" in log, log[-3000:]
+
+
+@pytest.mark.skipif(os.environ.get("MQTTSN_IT_MODE") != "aggregating",
+                    reason="the shared link's parked subscriptions exist in aggregating mode only")
+def test_parked_subscriptions_are_capped(broker, make_gateway):
+    gw = make_gateway(protocol={"max_parked_sessions": 5, "parked_session_expiry_s": 3600})
+    for i in range(10):
+        s = Sensor(gw, name="parked-%d" % i)
+        s.connect("parked-%d" % i, duration=60, clean=False)
+        s.subscribe("parked/%d/#" % i, qos=1)
+        s.disconnect()
+        s.close()
+    # After a broker restart the shared link subscribes again what it still holds: 5, not 10.
+    broker.stop()
+    time.sleep(1)
+    offset = gw.log_size()
+    broker.start()
+    deadline = time.monotonic() + 15
+    while "subscribed again" not in gw.log_since(offset) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "shared upstream: 5 filters subscribed again for 0 sessions" in gw.log_since(offset), \
+        gw.log_since(offset)
