@@ -7,6 +7,7 @@
 
 #include "gateway/overloaded.hpp"
 #include "mqttsn/print.hpp"
+#include "transports/log/limited_log.hpp"
 
 namespace gw {
 
@@ -302,8 +303,9 @@ void Aggregator::on_subscribed(const ev::UpstreamSubscribed& s) {
   pending_.erase(it);
   if (p.kind == Kind::Internal) {
     if (!s.ok)
-      spdlog::warn("shared upstream: broker refused the subscription to '{}'",
-                   mqttsn::printable(p.filter));
+      util::log_limited("session protocol", spdlog::level::warn,
+                        "shared upstream: broker refused the subscription to '{}'",
+                        mqttsn::printable(p.filter));
     return;
   }
   if (p.kind != Kind::Subscribe) return;

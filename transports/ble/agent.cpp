@@ -5,6 +5,7 @@
 #include <sdbus-c++/sdbus-c++.h>
 
 #include "transports/ble/bluez.hpp"
+#include "transports/log/limited_log.hpp"
 
 namespace transport::ble {
 
@@ -69,7 +70,9 @@ std::string Agent::check(const std::string& device_path, const char* what) const
   } catch (...) {
   }
   if (!addr) {
-    spdlog::warn("BLE agent: {} request from {} (not in allow-list): rejected", what, device_path);
+    util::log_limited("BLE not allowed", spdlog::level::warn,
+                      "BLE agent: {} request from {} (not in allow-list): rejected", what,
+                      device_path);
     throw sdbus::Error(bluez::kRejected, "device not in allow-list");
   }
   spdlog::info("BLE agent: {} request from {}: accepted", what, *addr);

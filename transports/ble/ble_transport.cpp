@@ -833,7 +833,9 @@ struct BleTransport::Impl {
                          [&](std::span<const std::uint8_t> msg) { on_receive(peer, msg); });
       if (d.reassembler.dropped() != dropped) {
         ++d.errors;
-        spdlog::debug("BLE: {}: dropped a chunk that does not fit the MQTT-SN framing", d.address);
+        util::log_limited("BLE chunk dropped", spdlog::level::debug,
+                          "BLE: {}: dropped a chunk that does not fit the MQTT-SN framing",
+                          d.address);
       }
       return;
     }
@@ -848,12 +850,14 @@ struct BleTransport::Impl {
     }
     if (dev == nullptr || dev->state != State::Ready) {
       if (dev) ++dev->errors;
-      spdlog::debug("BLE: {} not connected: {} bytes not sent", to_string(to), bytes.size());
+      util::log_limited("BLE send dropped", spdlog::level::debug,
+                        "BLE: {} not connected: {} bytes not sent", to_string(to), bytes.size());
       return;
     }
     if (dev->queued_bytes + bytes.size() > kMaxQueuedBytes) {
       ++dev->errors;
-      spdlog::warn("BLE: {} write queue full: {} bytes dropped", dev->address, bytes.size());
+      util::log_limited("BLE send dropped", spdlog::level::warn,
+                        "BLE: {} write queue full: {} bytes dropped", dev->address, bytes.size());
       return;
     }
     const auto id = dev->next_message++;
@@ -881,7 +885,8 @@ struct BleTransport::Impl {
           dev.queue.pop_front();
           if (e) {
             ++dev.errors;
-            spdlog::warn("BLE: write to {} failed: {}; message dropped", dev.address, why(e));
+            util::log_limited("BLE send dropped", spdlog::level::warn,
+                              "BLE: write to {} failed: {}; message dropped", dev.address, why(e));
             while (!dev.queue.empty() && dev.queue.front().message == id) {
               dev.queued_bytes -= dev.queue.front().bytes.size();
               dev.queue.pop_front();
