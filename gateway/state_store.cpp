@@ -11,14 +11,13 @@
 #include <map>
 #include <utility>
 
+#include "gateway/state_store_bind.hpp"
+
 namespace gw {
 
-namespace {
+using namespace store_bind;
 
-// States as stored: values of their own, so reordering SessionState never changes the file.
-constexpr int kStoredActive = 1;
-constexpr int kStoredAsleep = 2;
-constexpr int kStoredParked = 3;
+namespace {
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS sessions (
@@ -67,21 +66,6 @@ CREATE TABLE IF NOT EXISTS buffered_messages (
 )sql";
 
 // ---- binding and reading columns (BLOB for every text: ClientIds and topics are untrusted bytes)
-
-void bind_bytes(sqlite3_stmt* s, int i, const void* data, std::size_t n) {
-  // A zero-length blob must not be bound as NULL (NOT NULL columns): use a valid pointer.
-  static const char empty = 0;
-  sqlite3_bind_blob64(s, i, n == 0 ? &empty : data, n, SQLITE_TRANSIENT);
-}
-void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
-  bind_bytes(s, i, v.data(), v.size());
-}
-void bind_payload(sqlite3_stmt* s, int i, const Bytes& v) {
-  bind_bytes(s, i, v.data(), v.size());
-}
-void bind_int(sqlite3_stmt* s, int i, std::int64_t v) {
-  sqlite3_bind_int64(s, i, v);
-}
 
 std::string col_text(sqlite3_stmt* s, int i) {
   const auto* p = static_cast<const char*>(sqlite3_column_blob(s, i));
@@ -209,16 +193,20 @@ std::string StateStore::prepare_all() {
       {&del_registrations_, "DELETE FROM registrations WHERE client_id = ?1"},
       {&del_subscriptions_, "DELETE FROM subscriptions WHERE client_id = ?1"},
       {&del_buffered_, "DELETE FROM buffered_messages WHERE client_id = ?1"},
+      {&del_registration_, "DELETE FROM registrations WHERE client_id = ?1 AND topic_id = ?2"},
+      {&del_subscription_, "DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2"},
+      {&del_buffered_before_, "DELETE FROM buffered_messages WHERE client_id = ?1 AND seq < ?2"},
       {&ins_session_,
-       "INSERT INTO sessions (client_id, state, clean_session, keep_alive_s, sleep_s, will_topic, "
+       "INSERT OR REPLACE INTO sessions (client_id, state, clean_session, keep_alive_s, sleep_s, "
+       "will_topic, "
        "will_payload, will_qos, will_retain, next_topic_id, next_msg_id, pubrel_msg_id, transport, "
        "endpoint, address, node_id, parked_at_ms) "
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"},
       {&ins_registration_,
-       "INSERT INTO registrations (client_id, topic_id, name, known_by_client) "
+       "INSERT OR REPLACE INTO registrations (client_id, topic_id, name, known_by_client) "
        "VALUES (?1, ?2, ?3, ?4)"},
       {&ins_subscription_,
-       "INSERT INTO subscriptions (client_id, filter, qos) VALUES (?1, ?2, ?3)"},
+       "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos) VALUES (?1, ?2, ?3)"},
       {&ins_buffered_,
        "INSERT INTO buffered_messages (client_id, seq, topic, payload, qos, retain, msg_id, dup) "
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
@@ -355,81 +343,12 @@ std::string StateStore::load(std::vector<StoredSession>& out) {
 // ---------------------------------------------------------------- write
 
 std::string StateStore::remove(const std::string& client_id) {
+  written_.erase(client_id);
   for (Stmt* st : {&del_session_, &del_registrations_, &del_subscriptions_, &del_buffered_}) {
     sqlite3_stmt* s = st->get();
     sqlite3_reset(s);
     bind_text(s, 1, client_id);
     if (sqlite3_step(s) != SQLITE_DONE) return fail("delete");
-  }
-  return {};
-}
-
-std::string StateStore::put(const StoredSession& stored) {
-  const SessionSnapshot& n = stored.snapshot;
-  if (std::string e = remove(n.client_id); !e.empty()) return e;
-  auto done = [&](sqlite3_stmt* s) -> std::string {
-    return sqlite3_step(s) == SQLITE_DONE ? std::string() : fail("insert");
-  };
-  sqlite3_stmt* s = ins_session_.get();
-  sqlite3_reset(s);
-  sqlite3_clear_bindings(s);
-  bind_text(s, 1, n.client_id);
-  bind_int(s, 2,
-           n.state == SessionState::Disconnected                               ? kStoredParked
-           : n.state == SessionState::Asleep || n.state == SessionState::Awake ? kStoredAsleep
-                                                                               : kStoredActive);
-  bind_int(s, 3, n.clean_session ? 1 : 0);
-  bind_int(s, 4, n.keep_alive_s);
-  if (n.sleep_s) bind_int(s, 5, *n.sleep_s);
-  if (n.will) {
-    bind_text(s, 6, n.will->topic);
-    bind_payload(s, 7, n.will->payload);
-    bind_int(s, 8, n.will->qos);
-    bind_int(s, 9, n.will->retain ? 1 : 0);
-  }
-  bind_int(s, 10, n.next_topic_id);
-  bind_int(s, 11, n.next_msg_id);
-  if (n.pubrel_msg_id) bind_int(s, 12, *n.pubrel_msg_id);
-  if (stored.peer) {
-    bind_int(s, 13, static_cast<int>(stored.peer->kind));
-    bind_int(s, 14, stored.peer->endpoint);
-    bind_bytes(s, 15, stored.peer->raw.data(),
-               std::min<std::size_t>(stored.peer->size, stored.peer->raw.size()));
-  }
-  bind_text(s, 16, stored.node_id);
-  bind_int(s, 17, stored.parked_at_unix_ms);
-  if (std::string e = done(s); !e.empty()) return e;
-
-  for (const auto& r : n.topics) {
-    s = ins_registration_.get();
-    sqlite3_reset(s);
-    bind_text(s, 1, n.client_id);
-    bind_int(s, 2, r.id);
-    bind_text(s, 3, r.name);
-    bind_int(s, 4, r.known_by_client ? 1 : 0);
-    if (std::string e = done(s); !e.empty()) return e;
-  }
-  for (const auto& sub : n.subscriptions) {
-    s = ins_subscription_.get();
-    sqlite3_reset(s);
-    bind_text(s, 1, n.client_id);
-    bind_text(s, 2, sub.filter);
-    bind_int(s, 3, sub.qos);
-    if (std::string e = done(s); !e.empty()) return e;
-  }
-  std::int64_t seq = 0;
-  for (const auto& m : n.buffered) {
-    s = ins_buffered_.get();
-    sqlite3_reset(s);
-    bind_text(s, 1, n.client_id);
-    bind_int(s, 2, seq++);
-    bind_text(s, 3, m.topic);
-    bind_payload(s, 4, m.payload);
-    bind_int(s, 5, m.qos);
-    bind_int(s, 6, m.retain ? 1 : 0);
-    bind_int(s, 7, m.msg_id);
-    bind_int(s, 8, m.dup ? 1 : 0);
-    if (std::string e = done(s); !e.empty()) return e;
   }
   return {};
 }
@@ -441,13 +360,18 @@ std::string StateStore::write(std::span<const StoredSession> puts,
     return sqlite3_step(st.get()) == SQLITE_DONE;
   };
   if (!step(begin_)) return fail("begin");
+  touched_.clear();
   std::string e;
   for (const auto& id : removes)
     if (e.empty()) e = remove(id);
   for (const auto& s : puts)
     if (e.empty()) e = put(s);
   if (e.empty() && !step(commit_)) e = fail("commit");
-  if (!e.empty()) step(rollback_);
+  if (!e.empty()) {
+    step(rollback_);
+    // What this transaction changed in written_ is not in the file: rewrite those whole.
+    for (const auto& id : touched_) written_.erase(id);
+  }
   return e;
 }
 

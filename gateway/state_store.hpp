@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "gateway/core/session_snapshot.hpp"
@@ -58,8 +61,22 @@ class StateStore {
   };
   using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
+  // What was last written for a ClientId (state_store_rows.cpp): a put writes only the rows that
+  // differ, so one sensor with many registrations or a long buffer costs the rows it changed, not
+  // all of them. No entry: the next put rewrites the ClientId's rows whole.
+  struct Written {
+    std::unordered_map<std::uint16_t, std::size_t> registrations;  // topic id -> row hash
+    std::map<std::string, int> subscriptions;                      // filter -> qos
+    std::deque<std::size_t> buffered;                              // row hashes, oldest first
+    std::int64_t first_seq = 0;                                    // seq of buffered.front()
+  };
+
   std::string prepare_all();
   std::string put(const StoredSession& s);
+  std::string put_session_row(const StoredSession& s);
+  std::string put_registrations(const SessionSnapshot& n, Written& w);
+  std::string put_subscriptions(const SessionSnapshot& n, Written& w);
+  std::string put_buffered(const SessionSnapshot& n, Written& w);
   std::string remove(const std::string& client_id);
   std::string exec(const char* sql);
   std::string fail(const char* what) const;
@@ -68,6 +85,9 @@ class StateStore {
   Stmt begin_, commit_, rollback_;
   Stmt del_session_, del_registrations_, del_subscriptions_, del_buffered_;
   Stmt ins_session_, ins_registration_, ins_subscription_, ins_buffered_;
+  Stmt del_registration_, del_subscription_, del_buffered_before_;
+  std::unordered_map<std::string, Written> written_;
+  std::vector<std::string> touched_;  // ClientIds put in the current transaction
 };
 
 // The store at `path` and what it holds. A damaged or newer-schema file is renamed to

@@ -116,3 +116,78 @@ TEST_CASE("state store: a directory that does not exist is an error, nothing is 
   CHECK_FALSE(opened.error.empty());
   CHECK(opened.moved_aside.empty());
 }
+
+TEST_CASE("state store: writes by row keep the file equal to the last snapshot") {
+  TempDir dir;
+  const std::string path = dir.path + "/state.db";
+  gw::StoredSession a = sleeping_sensor();
+  auto opened = gw::open_state_store(path);
+  REQUIRE(opened.error.empty());
+  auto& store = *opened.store;
+  const auto write = [&] {
+    const gw::StoredSession one[] = {a};
+    CHECK(store.write(one, {}) == "");
+  };
+  const auto reread = [&] {
+    auto again = gw::open_state_store(path);
+    REQUIRE(again.sessions.size() == 1);
+    CHECK(again.sessions[0].snapshot == a.snapshot);
+  };
+  write();
+  // A registration added, one changed, one gone; a subscription's QoS changed, one gone.
+  auto& n = a.snapshot;
+  n.topics = {{1, "up/temp", false}, {9, "up/new", true}};
+  n.subscriptions = {{"down/#", 1}};
+  // The buffer: the head delivered, two arrive; then the same again.
+  n.buffered.erase(n.buffered.begin());
+  n.buffered.push_back({"down/a", {0x0a}, 1, false, 0, false});
+  n.buffered.push_back({"down/b", {0x0b}, 2, false, 0, false});
+  write();
+  reread();
+  n.buffered.erase(n.buffered.begin(), n.buffered.begin() + 2);
+  n.buffered.push_back({"down/c", {0x0c}, 1, false, 0, false});
+  write();
+  reread();
+  // A change in the middle (DUP set on the head) rewrites the buffer.
+  n.buffered.front().dup = true;
+  n.buffered.front().msg_id = 77;
+  write();
+  reread();
+  // Emptied, then one again.
+  n.buffered.clear();
+  write();
+  reread();
+  n.buffered.push_back({"down/d", {}, 1, true, 0, false});
+  write();
+  reread();
+}
+
+TEST_CASE("state store: a write that fails (file full) leaves the next write complete") {
+  TempDir dir;
+  const std::string path = dir.path + "/state.db";
+  auto opened = gw::open_state_store(path);
+  REQUIRE(opened.error.empty());
+  auto& store = *opened.store;
+  gw::StoredSession a = sleeping_sensor();
+  const gw::StoredSession one[] = {a};
+  CHECK(store.write(one, {}) == "");
+  CHECK(store.limit_size(64 * 1024) == "");
+  // Too big for the limit: refused whole, nothing of it written.
+  gw::StoredSession big = a;
+  for (std::uint16_t i = 100; i < 1100; ++i)
+    big.snapshot.topics.push_back({i, std::string(200, 'x'), true});
+  const gw::StoredSession bigs[] = {big};
+  CHECK(store.write(bigs, {}) != "");
+  {
+    auto again = gw::open_state_store(path);
+    REQUIRE(again.sessions.size() == 1);
+    CHECK(again.sessions[0].snapshot == a.snapshot);
+  }
+  // Smaller again: written in full, although the failed write had changed the bookkeeping.
+  big.snapshot.topics.resize(10);
+  const gw::StoredSession smaller[] = {big};
+  CHECK(store.write(smaller, {}) == "");
+  auto again = gw::open_state_store(path);
+  REQUIRE(again.sessions.size() == 1);
+  CHECK(again.sessions[0].snapshot == big.snapshot);
+}
