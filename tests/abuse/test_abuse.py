@@ -252,6 +252,7 @@ def test_full_state_file_counts_errors_and_retries(make_gateway, observer, tmp_p
     request_many(late.link, regs, sn.REGACK, window=1)
     late.pingreq()
     late.expect(sn.PINGRESP)
+    time.sleep(2.5)  # the writes holding them fail (a failed write waits a second to try again)
     # Room again (the filler's rows go): what failed is written now.
     filler.disconnect()
     time.sleep(2.5)  # the retry comes a second after the last failure, the report within one more
