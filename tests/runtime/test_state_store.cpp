@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "gateway/state_store.hpp"
+#include "gateway/store/state_store.hpp"
 
 namespace {
 

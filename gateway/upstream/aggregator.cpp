@@ -1,11 +1,11 @@
-#include "gateway/aggregator.hpp"
+#include "gateway/upstream/aggregator.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
 
-#include "gateway/overloaded.hpp"
+#include "gateway/core/overloaded.hpp"
 #include "mqttsn/print.hpp"
 
 namespace gw {

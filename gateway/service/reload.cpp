@@ -1,4 +1,4 @@
-#include "gateway/reload.hpp"
+#include "gateway/service/reload.hpp"
 
 #include <algorithm>
 #include <cctype>

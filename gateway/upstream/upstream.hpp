@@ -11,8 +11,8 @@
 #include <string>
 
 #include "gateway/core/session_types.hpp"
-#include "gateway/mailbox.hpp"
-#include "gateway/upstream_options.hpp"
+#include "gateway/upstream/mailbox.hpp"
+#include "gateway/upstream/upstream_options.hpp"
 
 namespace mqtt {
 class async_client;
@@ -30,8 +30,8 @@ struct UpstreamOptions {
 
 // A sensor session's upstream MQTT session as the runtime drives it. Transparent mode: an
 // UpstreamClient (its own connection); aggregating mode: a handle on the one shared connection
-// (gateway/aggregator.hpp). Results come back as MailboxEvents with the session's id, never as
-// calls into the session.
+// (gateway/upstream/aggregator.hpp). Results come back as MailboxEvents with the session's id,
+// never as calls into the session.
 class Upstream {
  public:
   virtual ~Upstream() = default;

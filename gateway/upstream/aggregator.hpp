@@ -13,8 +13,8 @@
 #include <unordered_map>
 
 #include "gateway/core/subscription_table.hpp"
-#include "gateway/mailbox.hpp"
-#include "gateway/upstream.hpp"
+#include "gateway/upstream/mailbox.hpp"
+#include "gateway/upstream/upstream.hpp"
 
 namespace gw {
 

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "gateway/config.hpp"
 #include "gateway/core/session_types.hpp"
+#include "gateway/service/config.hpp"
 
 namespace gw {
 

@@ -1,4 +1,4 @@
-#include "gateway/upstream_options.hpp"
+#include "gateway/upstream/upstream_options.hpp"
 
 #include <mqtt/connect_options.h>
 #include <mqtt/create_options.h>
@@ -7,8 +7,8 @@
 
 #include <limits>
 
-#include "gateway/config.hpp"
-#include "gateway/upstream.hpp"
+#include "gateway/service/config.hpp"
+#include "gateway/upstream/upstream.hpp"
 
 namespace gw {
 

@@ -1,4 +1,4 @@
-#include "gateway/admission.hpp"
+#include "gateway/admission/admission.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

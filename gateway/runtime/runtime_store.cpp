@@ -6,7 +6,7 @@
 #include <chrono>
 #include <utility>
 
-#include "gateway/runtime.hpp"
+#include "gateway/runtime/runtime.hpp"
 #include "transports/log/limited_log.hpp"
 
 namespace gw {

@@ -1,4 +1,4 @@
-#include "gateway/state_store.hpp"
+#include "gateway/store/state_store.hpp"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-#include "gateway/notify.hpp"
+#include "gateway/service/notify.hpp"
 
 #include <algorithm>
 #include <cstdint>

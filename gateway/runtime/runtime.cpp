@@ -1,12 +1,12 @@
-#include "gateway/runtime.hpp"
+#include "gateway/runtime/runtime.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
 
-#include "gateway/aggregator.hpp"
-#include "gateway/overloaded.hpp"
+#include "gateway/core/overloaded.hpp"
+#include "gateway/upstream/aggregator.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"

@@ -1,5 +1,5 @@
 // The only file that includes toml++ (it is slow to compile).
-#include "gateway/config.hpp"
+#include "gateway/service/config.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -13,7 +13,7 @@
 
 #include <toml++/toml.h>
 
-#include "gateway/admission.hpp"
+#include "gateway/admission/admission.hpp"
 #include "mqttsn/topic.hpp"
 #include "transports/udp/udp_transport.hpp"
 

@@ -19,14 +19,14 @@
 #include <unordered_set>
 #include <vector>
 
-#include "gateway/admission.hpp"
+#include "gateway/admission/admission.hpp"
+#include "gateway/admission/rate_limit.hpp"
 #include "gateway/core/buffer_budget.hpp"
 #include "gateway/core/session.hpp"
 #include "gateway/core/session_types.hpp"
-#include "gateway/mailbox.hpp"
-#include "gateway/rate_limit.hpp"
-#include "gateway/state_store.hpp"
-#include "gateway/upstream.hpp"
+#include "gateway/store/state_store.hpp"
+#include "gateway/upstream/mailbox.hpp"
+#include "gateway/upstream/upstream.hpp"
 #include "transports/peer_address.hpp"
 
 namespace gw {
@@ -47,7 +47,7 @@ struct RuntimeOptions {
   std::string gateway_client_id;  // shared upstream client; default "mqttsn-gw-<gw_id>"
   UpstreamOptions upstream;
   // broker.mode = "aggregating": all sensor sessions share the gateway client's connection
-  // (gateway/aggregator.hpp) instead of one upstream connection each.
+  // (gateway/upstream/aggregator.hpp) instead of one upstream connection each.
   bool aggregating = false;
   SessionConfig session;
   std::chrono::seconds advertise_interval{900};

@@ -1,4 +1,4 @@
-#include "gateway/log.hpp"
+#include "gateway/service/log.hpp"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>

@@ -1,4 +1,4 @@
-#include "gateway/status.hpp"
+#include "gateway/service/status.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -10,12 +10,12 @@
 #include <memory>
 #include <string>
 
-#include "gateway/config.hpp"
-#include "gateway/log.hpp"
-#include "gateway/notify.hpp"
-#include "gateway/reload.hpp"
-#include "gateway/runtime.hpp"
-#include "gateway/status.hpp"
+#include "gateway/runtime/runtime.hpp"
+#include "gateway/service/config.hpp"
+#include "gateway/service/log.hpp"
+#include "gateway/service/notify.hpp"
+#include "gateway/service/reload.hpp"
+#include "gateway/service/status.hpp"
 #include "transports/log/limited_log.hpp"
 #include "transports/udp/udp_transport.hpp"
 #ifdef MQTTSN_WITH_BLE

@@ -1,4 +1,4 @@
-#include "gateway/mailbox.hpp"
+#include "gateway/upstream/mailbox.hpp"
 
 #include <utility>
 

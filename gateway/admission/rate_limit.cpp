@@ -1,9 +1,9 @@
-#include "gateway/rate_limit.hpp"
+#include "gateway/admission/rate_limit.hpp"
 
 #include <algorithm>
 #include <cstring>
 
-#include "gateway/admission.hpp"
+#include "gateway/admission/admission.hpp"
 
 namespace gw {
 

@@ -12,7 +12,7 @@
 #include <set>
 #include <string>
 
-#include "gateway/runtime.hpp"
+#include "gateway/runtime/runtime.hpp"
 
 namespace gw {
 
