@@ -9,21 +9,24 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <queue>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "gateway/admission/admission.hpp"
 #include "gateway/admission/rate_limit.hpp"
 #include "gateway/core/buffer_budget.hpp"
+#include "gateway/core/result.hpp"
 #include "gateway/core/session.hpp"
 #include "gateway/core/session_types.hpp"
+#include "gateway/runtime/deadline_queue.hpp"
+#include "gateway/runtime/sensor_address.hpp"
+#include "gateway/runtime/session_table.hpp"
+#include "gateway/runtime/upstream_pool.hpp"
+#include "gateway/runtime/uv_handle.hpp"
 #include "gateway/store/state_store.hpp"
 #include "gateway/upstream/mailbox.hpp"
 #include "gateway/upstream/upstream.hpp"
@@ -62,6 +65,8 @@ struct RuntimeOptions {
   AdmissionOptions admission;
   // SQLite file where sessions survive a restart (state_store.hpp); "" = not kept.
   std::string state_path;
+  // The clock; empty: steady_clock. Unit tests inject theirs.
+  std::function<TimePoint()> clock;
 };
 
 struct RuntimeCounters {
@@ -87,20 +92,16 @@ struct RuntimeCounters {
   std::uint64_t store_errors = 0;          // ... that failed (logged)
 };
 
-// Where a sensor is reached: its transport address, plus the wireless node id when it sits behind
-// a forwarder (ENCAPSULATED, §5.5).
-struct SensorAddress {
-  transport::PeerAddress peer;
-  std::string node_id;  // empty: not encapsulated
-  friend bool operator==(const SensorAddress&, const SensorAddress&) = default;
-};
-struct SensorAddressHash {
-  std::size_t operator()(const SensorAddress& a) const noexcept;
-};
-
+// The runtime: the composition root of the parts under gateway/runtime/. Its methods live in one
+// file per job: runtime.cpp (wiring, start, stop), runtime_ingress.cpp (datagrams in, admission,
+// CONNECT, QoS -1), runtime_actions.cpp (carrying out session actions, sending), runtime_events.cpp
+// (mailbox, the shared gateway client, deadlines, parking), runtime_store.cpp (persistence),
+// service_view.cpp (read-only views for the service). docs/design.md walks through them.
 class Runtime {
  public:
-  Runtime(uv_loop_t* loop, RuntimeOptions options);
+  // `upstreams`: makes the upstream clients; null: Paho's (PahoUpstreamFactory).
+  Runtime(uv_loop_t* loop, RuntimeOptions options,
+          std::unique_ptr<UpstreamFactory> upstreams = nullptr);
   ~Runtime();
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -114,6 +115,9 @@ class Runtime {
   // Clean stop: ends the sessions, disconnects upstream (bounded by shutdown_timeout), closes its
   // handles, then calls `done` on the loop. Transports are closed by their owner.
   void stop(std::function<void()> done);
+  // Carries out what is due at the clock's now: session deadlines and parked-session expiry. The
+  // timers call it; unit tests with an injected clock call it after moving the clock.
+  void tick();
 
   const RuntimeCounters& counters() const noexcept { return counters_; }
   // Buffered broker messages over all sessions and the drops by reason.
@@ -124,29 +128,14 @@ class Runtime {
   // SIGHUP: buffer caps. Per-client caps apply to sessions created from now on, totals at once.
   void set_buffer_limits(std::size_t per_client, std::size_t per_client_bytes, std::size_t total,
                          std::size_t total_bytes);
-  std::size_t session_count() const noexcept { return sessions_.size(); }
+  std::size_t session_count() const noexcept { return table_.size(); }
   bool broker_reachable() const noexcept { return broker_up_; }
-  friend struct ServiceHooks;  // service hooks (R2), defined at the end of this file
+  friend struct ServiceHooks;  // defined at the end of this file
 
  private:
-  struct Entry {
-    std::uint64_t id = 0;
-    Session session;
-    std::string client_id;
-    std::optional<SensorAddress> address;  // nullopt: its address was taken by another sensor
-    std::unique_ptr<Upstream> upstream;
-    std::optional<TimePoint> scheduled;  // the deadline in the heap for it
-    TimePoint parked_at{};               // when it was parked (parked entries only)
-    TimePoint last_seen{};              // its last datagram (the loop's `now`: no extra clock read)
-    std::uint64_t stored_revision = 0;  // the session revision last noted for the store
-    Entry(std::uint64_t i, SessionConfig c, TimePoint now) : id(i), session(std::move(c), now) {}
-  };
-  struct Deadline {
-    TimePoint when;
-    std::uint64_t session_id;
-    bool operator>(const Deadline& o) const noexcept { return when > o.when; }
-  };
+  using Entry = SessionEntry;
 
+  // runtime_ingress.cpp
   void handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   void handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   Entry& new_session(const SensorAddress& from, const std::string& client_id, TimePoint now);
@@ -156,36 +145,30 @@ class Runtime {
               const std::string& why);
   void handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p);
   void bind(Entry& e, const SensorAddress& to);
-  void unbind(Entry& e);
+  // runtime_actions.cpp
   void carry_out(Entry& e, Actions actions, TimePoint now);
   void end_session(Entry& e, bool lost);
   void publish_will_via_gateway(const Entry& e, const act::PublishUpstream& will);
   void send(const SensorAddress& to, const mqttsn::Message& msg);
+  Result<std::unique_ptr<Upstream>> open_upstream(const Entry& e, const act::ConnectUpstream& a);
+  std::string describe(const Entry& e) const;
+  // runtime_events.cpp
   void reschedule(Entry& e);
-  void arm_timer();
-  void on_timer();
+  void run_deadlines(TimePoint now);
   void on_mailbox(MailboxEvent&& event);
   void on_gateway_event(MailboxEvent&& event);
+  void connect_gateway_client();
   void advertise();
-  std::unique_ptr<Upstream> open_upstream(const Entry& e, const act::ConnectUpstream& a,
-                                          std::string& error);
-  void retire(std::uint64_t session_id, std::unique_ptr<Upstream> client);
-  void bury(std::unique_ptr<Upstream> client);
-  void sweep();
-  void park(std::unique_ptr<Entry> entry, TimePoint now);
-  std::unique_ptr<Entry> unpark(const std::string& client_id);
-  void expire_parked();
-  void arm_parked_timer();
-  void connect_started(std::uint64_t session_id);
-  void connect_finished(std::uint64_t session_id);
   void wake_upstream();
+  void park(std::unique_ptr<Entry> entry, TimePoint now);
+  void expire_parked(TimePoint now);
+  void arm_parked_timer();
+  // runtime.cpp
   void maybe_finish_stop();
   void finish_stop();
-  std::string describe(const Entry& e) const;
-  Entry* find(std::uint64_t id);
-  // State store (runtime_store.cpp): restore at start, note changed sessions after each
-  // carry_out, write them all in one transaction per loop iteration.
-  std::string open_store();
+  // runtime_store.cpp: restore at start, note changed sessions after each carry_out, write them
+  // all in one transaction per loop iteration.
+  Status open_store();
   void restore(std::vector<StoredSession> stored);
   void note_changed(Entry& e);
   void note_changed(const std::string& client_id);
@@ -193,40 +176,24 @@ class Runtime {
 
   uv_loop_t* loop_;
   RuntimeOptions options_;
+  std::function<TimePoint()> now_;
+  std::unique_ptr<UpstreamFactory> upstreams_;
   std::array<transport::Transport*, 2> transports_{};
   Mailbox mailbox_;
   // Aggregating mode only. Declared before everything holding session upstreams: they point at it.
   std::unique_ptr<Aggregator> aggregator_;
-  uv_timer_t session_timer_{};
-  uv_timer_t advertise_timer_{};
-  uv_timer_t gateway_retry_timer_{};
-  uv_timer_t stop_timer_{};
-  uv_timer_t sweep_timer_{};
-  uv_timer_t parked_timer_{};
-  uv_timer_t wake_timer_{};
-  uv_check_t store_check_{};
-  int open_timers_ = 0;  // timers and store_check_ not yet closed
+  UvTimer advertise_timer_;
+  UvTimer gateway_retry_timer_;
+  UvTimer stop_timer_;
+  UvTimer parked_timer_;
+  UvCheck store_check_;
 
-  std::uint64_t next_session_id_ = 1;  // 0 is the shared gateway client
-  std::unordered_map<std::uint64_t, std::unique_ptr<Entry>> sessions_;
-  std::unordered_map<SensorAddress, std::uint64_t, SensorAddressHash> by_address_;
-  std::unordered_map<std::string, std::uint64_t> by_client_id_;
-  // Sessions that ended with a clean DISCONNECT and CleanSession=false, by ClientId: resumed by
-  // their next CONNECT (topic ids survive).
-  std::unordered_map<std::string, std::unique_ptr<Entry>> parked_;
-  // The parked ones oldest first: (parked_at, old session id) -> ClientId.
-  std::map<std::pair<TimePoint, std::uint64_t>, std::string> parked_order_;
-  // Sessions whose upstream CONNECT is under way, since when (see wake_upstream()).
-  std::unordered_map<std::uint64_t, TimePoint> connecting_;
+  SessionTable table_;
+  DeadlineQueue deadlines_;
+  UpstreamPool pool_;
   std::string wake_topic_;
-  std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> deadlines_;
-  std::optional<TimePoint> timer_armed_for_;
-  // Clients disconnecting after their session ended: destroyed on their UpstreamClosed event.
-  std::unordered_map<std::uint64_t, std::unique_ptr<Upstream>> retiring_;
-  // Closed clients waiting a moment before they are destroyed (see bury()).
-  std::vector<std::pair<TimePoint, std::unique_ptr<Upstream>>> graveyard_;
 
-  std::unique_ptr<UpstreamClient> gateway_client_;
+  std::unique_ptr<Upstream> gateway_client_;
   bool broker_up_ = false;
   bool broker_down_logged_ = false;
   bool stopping_ = false;
@@ -243,7 +210,7 @@ class Runtime {
 
 }  // namespace gw
 
-// ---- service hooks (R2)
+// ---- service view (service_view.cpp)
 namespace gw {
 
 // Sensors by state and transport, for STATUS= lines and status topics.

@@ -1,6 +1,7 @@
-// Runtime: sessions kept in the state store across restarts. Only sessions whose revision moved
-// are written, all of them in one transaction per loop iteration (a uv_check_t runs after the
-// iteration's I/O callbacks), so a burst of packets costs one commit, and uplink PUBLISH none.
+// Runtime, persistence: sessions kept in the state store across restarts. Only sessions whose
+// revision moved are written, all of them in one transaction per loop iteration (a uv_check_t runs
+// after the iteration's I/O callbacks), so a burst of packets costs one commit, and uplink PUBLISH
+// none.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -19,12 +20,12 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 
 }  // namespace
 
-std::string Runtime::open_store() {
+Status Runtime::open_store() {
   if (options_.state_path.empty()) return {};
   OpenedStore opened = open_state_store(options_.state_path);
   if (!opened.error.empty())
-    return "state.path: " + opened.error +
-           (opened.problem.empty() ? std::string() : " (" + opened.problem + ")");
+    return Error{"state.path: " + opened.error +
+                 (opened.problem.empty() ? std::string() : " (" + opened.problem + ")")};
   if (!opened.problem.empty())
     spdlog::error("state file {} is unusable ({}); {}; starting with no stored sessions",
                   options_.state_path, opened.problem,
@@ -32,19 +33,18 @@ std::string Runtime::open_store() {
                                              : "moved aside to " + opened.moved_aside);
   store_ = std::move(opened.store);
   restore(std::move(opened.sessions));
-  uv_check_start(&store_check_,
-                 [](uv_check_t* c) { static_cast<Runtime*>(c->data)->flush_store(); });
+  store_check_.start();
   return {};
 }
 
 void Runtime::restore(std::vector<StoredSession> stored) {
-  const auto now = Clock::now();
+  const auto now = now_();
   const auto wall_now = std::chrono::system_clock::now();
   std::size_t live = 0, asleep = 0, parked = 0, buffered = 0;
   for (StoredSession& s : stored) {
     const std::string id = s.snapshot.client_id;
-    if (id.empty() || by_client_id_.contains(id) || parked_.contains(id)) continue;
-    auto entry = std::make_unique<Entry>(next_session_id_++, options_.session, now);
+    if (id.empty() || table_.has_client_id(id) || table_.parked().contains(id)) continue;
+    auto entry = std::make_unique<Entry>(table_.new_id(), options_.session, now);
     entry->client_id = id;
     Actions actions = entry->session.restore(s.snapshot, now);
     entry->stored_revision = entry->session.revision();
@@ -54,15 +54,13 @@ void Runtime::restore(std::vector<StoredSession> stored) {
       const auto age = std::max(std::chrono::milliseconds(0),
                                 std::chrono::milliseconds(unix_ms(wall_now) - s.parked_at_unix_ms));
       park(std::move(entry), now - age);
-      if (parked_.contains(id)) {
+      if (table_.parked().contains(id)) {
         changed_.erase(id);  // stored as it is
         ++parked;
       }
       continue;
     }
-    Entry& e = *entry;
-    sessions_.emplace(e.id, std::move(entry));
-    by_client_id_[id] = e.id;
+    Entry& e = table_.add(std::move(entry));
     if (s.peer) bind(e, SensorAddress{*s.peer, s.node_id});
     ++live;
     if (e.session.state() == SessionState::Asleep) ++asleep;
@@ -86,14 +84,13 @@ void Runtime::flush_store() {
   if (!store_ || changed_.empty()) return;
   std::vector<StoredSession> puts;
   std::vector<std::string> removes;
-  const auto now = Clock::now();
+  const auto now = now_();
   const auto wall_now = std::chrono::system_clock::now();
   for (const std::string& id : changed_) {
-    const Entry* e = nullptr;
+    const Entry* e = table_.find_by_client_id(id);
     bool is_parked = false;
-    if (auto it = by_client_id_.find(id); it != by_client_id_.end()) e = find(it->second);
     if (e == nullptr) {
-      if (auto p = parked_.find(id); p != parked_.end()) {
+      if (auto p = table_.parked().find(id); p != table_.parked().end()) {
         e = p->second.get();
         is_parked = true;
       }

@@ -92,8 +92,8 @@ ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) 
 }
 
 void apply_predefined(PredefinedTopics& live, const std::map<std::uint16_t, std::string>& wanted) {
-  live.clear();
-  for (const auto& [id, name] : wanted) live.emplace(id, name);
+  // Swapped whole: every session resolves through `live`, so none keeps a stale reverse index.
+  live.replace(PredefinedTopicSet(wanted));
 }
 
 }  // namespace gw

@@ -18,7 +18,7 @@ struct ReloadPlan {
 // does not apply.
 ReloadPlan plan_reload(const Config& old_config, const Config& fresh, bool log_level_pinned);
 
-// Makes `live` (the map every session reads) equal to `wanted`.
+// Replaces the set every session resolves through with `wanted`, whole.
 void apply_predefined(PredefinedTopics& live, const std::map<std::uint16_t, std::string>& wanted);
 
 }  // namespace gw

@@ -57,9 +57,9 @@ class SharedUpstream final : public Upstream {
   bool attached_ = false;
 };
 
-Aggregator::Aggregator(Mailbox& mailbox, const std::unique_ptr<UpstreamClient>& link,
-                       std::chrono::seconds parked_expiry)
-    : mailbox_(mailbox), link_(link), parked_expiry_(parked_expiry) {}
+Aggregator::Aggregator(Mailbox& mailbox, const std::unique_ptr<Upstream>& link,
+                       std::chrono::seconds parked_expiry, std::function<TimePoint()> now)
+    : mailbox_(mailbox), link_(link), parked_expiry_(parked_expiry), now_(std::move(now)) {}
 
 Aggregator::~Aggregator() {
   // Handles outliving the aggregator would point at it: the runtime destroys them first.
@@ -88,7 +88,7 @@ void Aggregator::post(std::uint64_t session_id, UpstreamEvent event) {
 // ---------------------------------------------------------------- handle operations
 
 void Aggregator::attach(SharedUpstream& s, bool clean_session) {
-  const auto now = Clock::now();
+  const auto now = now_();
   expire_parked(now);
   s.clean_session_ = clean_session;
   s.attached_ = true;
@@ -170,7 +170,7 @@ void Aggregator::detach(SharedUpstream& s, bool post_closed) {
     waiting_.erase(s.session_id_);
     if (!s.clean_session_ && parked_expiry_.count() > 0 && post_closed && !stopping_) {
       // CleanSession=false: keep its subscriptions for its next CONNECT, as the broker would.
-      const auto now = Clock::now();
+      const auto now = now_();
       expire_parked(now);
       drop_parked(s.client_id_);
       const Holder holder = next_parked_holder_++;
@@ -273,7 +273,7 @@ void Aggregator::on_link_up() {
   const auto filters = table_.filters();
   for (const auto& [filter, qos] : filters) subscribe_upstream(filter, qos);
   // As a sensor's own reconnect would, the re-subscription brings the retained messages to all.
-  table_.refresh_all(Clock::now());
+  table_.refresh_all(now_());
   if (!filters.empty())
     spdlog::info("shared upstream: {} filters subscribed again for {} sessions", filters.size(),
                  open_.size());
@@ -286,7 +286,7 @@ void Aggregator::on_link_up() {
 
 void Aggregator::on_message(const ev::UpstreamMessage& m) {
   // Each session once, even when several of its filters match; it caps the QoS itself.
-  for (Holder holder : table_.match(m.topic, m.retained, Clock::now())) {
+  for (Holder holder : table_.match(m.topic, m.retained, now_())) {
     if (open_.count(holder) != 0) post(holder, m);
   }
 }
@@ -308,7 +308,7 @@ void Aggregator::on_subscribed(const ev::UpstreamSubscribed& s) {
     post(p.session_id, ev::UpstreamSubscribed{p.token, false, 0});
     return;
   }
-  table_.acked(p.session_id, p.filter, Clock::now());
+  table_.acked(p.session_id, p.filter, now_());
   post(p.session_id, ev::UpstreamSubscribed{p.token, true, std::min(p.qos, s.granted_qos)});
 }
 

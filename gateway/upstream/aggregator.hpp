@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -24,8 +25,9 @@ class Aggregator {
  public:
   // `link`: the runtime's shared gateway client (null while it has none). CleanSession=false
   // sessions keep their subscriptions for `parked_expiry` after they end (zero: not at all).
-  Aggregator(Mailbox& mailbox, const std::unique_ptr<UpstreamClient>& link,
-             std::chrono::seconds parked_expiry);
+  // `now`: the clock (injected by unit tests; steady_clock by default).
+  Aggregator(Mailbox& mailbox, const std::unique_ptr<Upstream>& link,
+             std::chrono::seconds parked_expiry, std::function<TimePoint()> now = &Clock::now);
   ~Aggregator();
   Aggregator(const Aggregator&) = delete;
   Aggregator& operator=(const Aggregator&) = delete;
@@ -79,8 +81,9 @@ class Aggregator {
   void on_subscribed(const ev::UpstreamSubscribed& s);
 
   Mailbox& mailbox_;
-  const std::unique_ptr<UpstreamClient>& link_;
+  const std::unique_ptr<Upstream>& link_;
   std::chrono::seconds parked_expiry_;
+  std::function<TimePoint()> now_;
   bool up_ = false;
   bool stopping_ = false;
   // Until the link's first connect succeeds or fails, sessions wait for it (session id ->

@@ -88,15 +88,15 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
   UpstreamClient& owner_;
 };
 
-std::unique_ptr<UpstreamClient> UpstreamClient::create(const UpstreamOptions& options,
-                                                       const std::string& client_id,
-                                                       std::uint64_t session_id, Mailbox& mailbox,
-                                                       std::string& error) {
+Result<std::unique_ptr<Upstream>> UpstreamClient::create(const UpstreamOptions& options,
+                                                         const std::string& client_id,
+                                                         std::uint64_t session_id,
+                                                         Mailbox& mailbox) {
   try {
-    return std::make_unique<UpstreamClient>(Private{}, options, client_id, session_id, mailbox);
+    return std::unique_ptr<Upstream>(
+        std::make_unique<UpstreamClient>(Private{}, options, client_id, session_id, mailbox));
   } catch (const std::exception& e) {
-    error = e.what();
-    return nullptr;
+    return Error{e.what()};
   }
 }
 

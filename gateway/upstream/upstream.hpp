@@ -9,7 +9,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
+#include "gateway/core/result.hpp"
 #include "gateway/core/session_types.hpp"
 #include "gateway/upstream/mailbox.hpp"
 #include "gateway/upstream/upstream_options.hpp"
@@ -59,11 +61,10 @@ class Upstream {
 
 class UpstreamClient final : public Upstream {
  public:
-  // nullptr (and `error` set) if Paho refuses the URI or ClientId.
-  static std::unique_ptr<UpstreamClient> create(const UpstreamOptions& options,
-                                                const std::string& client_id,
-                                                std::uint64_t session_id, Mailbox& mailbox,
-                                                std::string& error);
+  // An error if Paho refuses the URI or ClientId.
+  static Result<std::unique_ptr<Upstream>> create(const UpstreamOptions& options,
+                                                  const std::string& client_id,
+                                                  std::uint64_t session_id, Mailbox& mailbox);
   struct Private {};  // only create() constructs
   UpstreamClient(Private, const UpstreamOptions& options, std::string client_id,
                  std::uint64_t session_id, Mailbox& mailbox);
@@ -122,6 +123,28 @@ class UpstreamClient final : public Upstream {
   std::unique_ptr<Listener> disconnect_listener_;
   std::unique_ptr<mqtt::async_client> client_;
   std::unique_ptr<mqtt::async_client> previous_;  // replaced by a reconnect, destroyed later
+};
+
+// Makes the upstream clients that have a connection of their own: the shared gateway client
+// (session id 0) and, in transparent mode, each sensor's. The runtime gets one passed in, so its
+// routing can be unit-tested with a fake (tests/routing); the gateway uses Paho's.
+class UpstreamFactory {
+ public:
+  virtual ~UpstreamFactory() = default;
+  virtual Result<std::unique_ptr<Upstream>> create(const std::string& client_id,
+                                                   std::uint64_t session_id, Mailbox& mailbox) = 0;
+};
+
+class PahoUpstreamFactory final : public UpstreamFactory {
+ public:
+  explicit PahoUpstreamFactory(UpstreamOptions options) : options_(std::move(options)) {}
+  Result<std::unique_ptr<Upstream>> create(const std::string& client_id, std::uint64_t session_id,
+                                           Mailbox& mailbox) override {
+    return UpstreamClient::create(options_, client_id, session_id, mailbox);
+  }
+
+ private:
+  UpstreamOptions options_;
 };
 
 }  // namespace gw
