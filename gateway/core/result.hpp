@@ -1,6 +1,7 @@
 // The one error convention of the start/create/open/write paths: a value or an error text that
-// says what failed and why, for the caller to prefix with where it happened (design.md, "Errors").
-// std::expected is C++23; g++ 12 has none, so this is the small part of it the gateway needs.
+// says what failed and why, for the caller to prefix with where it happened (docs/design.md,
+// "Errors"). std::expected is C++23; g++ 12 has none, so this is the small part of it the gateway
+// needs.
 #pragma once
 
 #include <string>

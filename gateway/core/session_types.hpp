@@ -1,4 +1,4 @@
-// Events a sensor session consumes and actions it returns (design.md: sessions are state
+// Events a sensor session consumes and actions it returns (docs/design.md: sessions are state
 // machines that take events and time and return actions; only the runtime carries them out).
 #pragma once
 

@@ -353,7 +353,7 @@ void read_state(Reader& r, const toml::table& t, Config& c) {
   r.string(t, "state", "path", c.state.path);
 }
 
-// [status] (R2): retained JSON status topics through the gateway's own MQTT client.
+// [status]: retained JSON status topics through the gateway's own MQTT client.
 void read_status(Reader& r, const toml::table& t, Config& c) {
   r.reject_unknown(t, "status", {"enabled", "topic_prefix", "interval_s"});
   r.boolean(t, "status", "enabled", c.status.enabled);

@@ -85,7 +85,7 @@ struct BleSection {
   std::map<std::string, std::uint32_t> passkeys;  // address -> 6-digit passkey
 };
 
-// [status] (R2). topic_prefix "" = "mqttsn-gateway/<gateway.id>".
+// [status]. topic_prefix "" = "mqttsn-gateway/<gateway.id>".
 struct StatusSection {
   bool enabled = true;
   std::string topic_prefix;
