@@ -22,10 +22,9 @@ std::int64_t unix_ms(std::chrono::system_clock::time_point t) {
 
 Status Runtime::open_store() {
   if (options_.state_path.empty()) return {};
-  OpenedStore opened = open_state_store(options_.state_path);
-  if (!opened.error.empty())
-    return Error{"state.path: " + opened.error +
-                 (opened.problem.empty() ? std::string() : " (" + opened.problem + ")")};
+  auto result = open_state_store(options_.state_path);
+  if (!result) return Error{"state.path: " + result.error()};
+  OpenedStore& opened = result.value();
   if (!opened.problem.empty())
     spdlog::error("state file {} is unusable ({}); {}; starting with no stored sessions",
                   options_.state_path, opened.problem,
@@ -120,12 +119,12 @@ void Runtime::flush_store() {
   }
   changed_.clear();
   ++counters_.store_writes;
-  if (std::string error = store_->write(puts, removes); !error.empty()) {
+  if (Status s = store_->write(puts, removes); !s) {
     // Kept going: the sessions live on in memory, the next change writes them again.
     ++counters_.store_errors;
     util::log_limited("state file write", spdlog::level::err,
                       "state file {}: write of {} sessions failed: {} ({} failures so far)",
-                      options_.state_path, puts.size() + removes.size(), error,
+                      options_.state_path, puts.size() + removes.size(), s.error(),
                       counters_.store_errors);
   }
 }

@@ -434,26 +434,27 @@ std::string StateStore::put(const StoredSession& stored) {
   return {};
 }
 
-std::string StateStore::write(std::span<const StoredSession> puts,
-                              std::span<const std::string> removes) {
+Status StateStore::write(std::span<const StoredSession> puts,
+                         std::span<const std::string> removes) {
   auto step = [&](Stmt& st) {
     sqlite3_reset(st.get());
     return sqlite3_step(st.get()) == SQLITE_DONE;
   };
-  if (!step(begin_)) return fail("begin");
+  if (!step(begin_)) return Error{fail("begin")};
   std::string e;
   for (const auto& id : removes)
     if (e.empty()) e = remove(id);
   for (const auto& s : puts)
     if (e.empty()) e = put(s);
   if (e.empty() && !step(commit_)) e = fail("commit");
-  if (!e.empty()) step(rollback_);
-  return e;
+  if (e.empty()) return {};
+  step(rollback_);
+  return Error{e};
 }
 
 // ---------------------------------------------------------------- open with recovery
 
-OpenedStore open_state_store(const std::string& path) {
+Result<OpenedStore> open_state_store(const std::string& path) {
   OpenedStore r;
   std::string problem;
   if (auto store = StateStore::open(path, problem)) {
@@ -474,14 +475,16 @@ OpenedStore open_state_store(const std::string& path) {
     if (std::rename(from.c_str(), to.c_str()) == 0) {
       moved = moved || *suffix == '\0';
     } else if (errno != ENOENT) {
-      r.error = "cannot move the unusable state file " + from + " aside: " + std::strerror(errno);
-      return r;
+      return Error{"cannot move the unusable state file " + from +
+                   " aside: " + std::strerror(errno) + " (" + r.problem + ")"};
     }
   }
   if (!moved) r.moved_aside.clear();  // nothing was there to move (e.g. the directory is missing)
   std::string error;
   r.store = StateStore::open(path, error);
-  if (!r.store) r.error = "cannot create the state file " + path + ": " + error;
+  if (!r.store)
+    return Error{"cannot create the state file " + path + ": " + error +
+                 (r.problem.empty() ? std::string() : " (" + r.problem + ")")};
   return r;
 }
 

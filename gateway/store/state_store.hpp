@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/core/result.hpp"
 #include "gateway/core/session_snapshot.hpp"
 #include "transports/peer_address.hpp"
 
@@ -44,7 +45,7 @@ class StateStore {
   // Every stored sensor; empty text on success.
   std::string load(std::vector<StoredSession>& out);
   // One transaction: `puts` replace their ClientIds' rows, `removes` delete theirs.
-  std::string write(std::span<const StoredSession> puts, std::span<const std::string> removes);
+  Status write(std::span<const StoredSession> puts, std::span<const std::string> removes);
 
  private:
   struct DbClose {
@@ -69,15 +70,14 @@ class StateStore {
 
 // The store at `path` and what it holds. A damaged or newer-schema file is renamed to
 // "<path>.damaged-<UTC time>" (with its -wal/-shm files) and an empty store is started instead;
-// `moved_aside` then names the renamed file and `problem` says what was wrong. `error` is set only
+// `moved_aside` then names the renamed file and `problem` says what was wrong. An error only
 // when no usable store could be opened at all.
 struct OpenedStore {
   std::unique_ptr<StateStore> store;
   std::vector<StoredSession> sessions;
   std::string problem;
   std::string moved_aside;
-  std::string error;
 };
-OpenedStore open_state_store(const std::string& path);
+Result<OpenedStore> open_state_store(const std::string& path);
 
 }  // namespace gw
