@@ -1,6 +1,7 @@
 // The gateway runtime: owns the sessions, routes datagrams to them, carries out their actions
-// (the only place that does), runs their timers, and connects them to the broker through Paho.
-// Everything here runs on the one libuv loop thread.
+// (the only place that does), runs their timers, and connects them to the broker through the
+// upstream clients an UpstreamFactory makes (Paho's by default). Everything here runs on the one
+// libuv loop thread.
 #pragma once
 
 #include <uv.h>
