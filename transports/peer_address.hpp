@@ -48,6 +48,9 @@ class Transport {
   // Sends to every configured broadcast/advertise destination (UDP [udp] advertise_to). Default:
   // none.
   virtual void broadcast(std::span<const std::uint8_t> /*bytes*/) {}
+  // The gateway's hint about a peer: idle = it sleeps (nothing to exchange until it wakes), so a
+  // link-based transport may release its link; false = awake. Default: ignored.
+  virtual void set_peer_idle(const PeerAddress& /*peer*/, bool /*idle*/) {}
 };
 
 }  // namespace transport

@@ -1,0 +1,144 @@
+// The data path: MTU - 3 chunks written one WriteValue at a time, notifications reassembled by
+// the MQTT-SN length (framing.hpp); and the device/adapter views for status.
+#include <algorithm>
+
+#include "transports/ble/ble_impl.hpp"
+#include "transports/log/limited_log.hpp"
+
+namespace transport {
+
+using namespace ble::detail;
+namespace bluez = ble::bluez;
+
+unsigned BleTransport::Impl::mtu_of(const Device& d) const {
+  const auto it = chars.find(d.rx_path);
+  return it == chars.end() ? kDefaultMtu : std::max(it->second.mtu, kDefaultMtu);
+}
+
+void BleTransport::Impl::notification(const std::string& char_path,
+                                      const std::vector<std::uint8_t>& value) {
+  for (auto& [path, d] : devices) {
+    // A sensor may notify as soon as it is subscribed, before the StartNotify reply reaches us.
+    if (d.tx_path != char_path || (d.state != State::Ready && d.state != State::Subscribing))
+      continue;
+    const auto peer = ble::to_peer(d.octets);
+    links.activity(d.address, Clock::now());
+    const auto dropped = d.reassembler.dropped();
+    d.reassembler.feed(value, Clock::now(),
+                       [&](std::span<const std::uint8_t> msg) { on_receive(peer, msg); });
+    if (d.reassembler.dropped() != dropped) {
+      ++d.errors;
+      spdlog::debug("BLE: {}: dropped a chunk that does not fit the MQTT-SN framing", d.address);
+    }
+    return;
+  }
+}
+void BleTransport::Impl::send(const PeerAddress& to, std::span<const std::uint8_t> bytes) {
+  const auto octets = ble::from_peer(to);
+  if (!octets || bytes.empty()) return;
+  Device* dev = nullptr;
+  for (auto& [path, d] : devices) {
+    if (d.octets == *octets && (dev == nullptr || d.state == State::Ready)) dev = &d;
+  }
+  if (dev == nullptr || dev->state != State::Ready) {
+    if (dev) ++dev->errors;
+    spdlog::debug("BLE: {} not connected: {} bytes not sent", to_string(to), bytes.size());
+    return;
+  }
+  if (dev->queued_bytes + bytes.size() > kMaxQueuedBytes) {
+    ++dev->errors;
+    util::log_limited("BLE queue full", spdlog::level::warn,
+                      "BLE: {} write queue full: {} bytes dropped", dev->address, bytes.size());
+    return;
+  }
+  const auto id = dev->next_message++;
+  for (auto& c : ble::fragment(bytes, mtu_of(*dev) - 3)) {
+    dev->queued_bytes += c.size();
+    dev->queue.push_back(Chunk{std::move(c), id});
+  }
+  links.activity(dev->address, Clock::now());
+  pump(*dev);
+}
+
+// One WriteValue in flight per device: BlueZ answers InProgress to a second one.
+void BleTransport::Impl::pump(Device& d) {
+  if (d.writing || d.queue.empty() || !d.rx) return;
+  d.writing = true;
+  std::map<std::string, sdbus::Variant> options;
+  options["type"] = sdbus::Variant(std::string("command"));
+  d.rx->callMethodAsync("WriteValue")
+      .onInterface(bluez::kGattChar)
+      .withArguments(d.queue.front().bytes, options)
+      .uponReplyInvoke(for_device(d.path, d.epoch, [this](Device& dev, const sdbus::Error* e) {
+        dev.writing = false;
+        if (dev.queue.empty()) return;
+        const auto id = dev.queue.front().message;
+        dev.queued_bytes -= dev.queue.front().bytes.size();
+        dev.queue.pop_front();
+        if (e) {
+          ++dev.errors;
+          util::log_limited("BLE write failed", spdlog::level::warn,
+                            "BLE: write to {} failed: {}; message dropped", dev.address, why(e));
+          while (!dev.queue.empty() && dev.queue.front().message == id) {
+            dev.queued_bytes -= dev.queue.front().bytes.size();
+            dev.queue.pop_front();
+          }
+        }
+        pump(dev);
+      }));
+}
+
+// One line per sensor: the device object that holds (or is getting) its link, else any one on an
+// adapter in use.
+std::vector<BleTransport::DeviceInfo> BleTransport::Impl::device_list() const {
+  std::map<std::string, const Device*> pick;
+  for (const auto& [path, d] : devices) {
+    const auto a = adapters.find(d.adapter);
+    if (a == adapters.end() || !a->second.in_use) continue;
+    auto& p = pick[d.address];
+    if (p == nullptr || (p->state == State::Idle && d.state != State::Idle)) p = &d;
+  }
+  std::vector<DeviceInfo> out;
+  for (const auto& [address, d] : pick) {
+    DeviceInfo info{};
+    info.address = d->address;
+    info.name = d->name;
+    info.rssi = d->rssi;
+    info.paired = d->paired;
+    info.bonded = d->bonded;
+    info.trusted = d->trusted;
+    info.connected = d->connected;
+    info.mtu = d->state == State::Ready ? mtu_of(*d) : 0U;
+    info.errors = d->errors;
+    if (const auto v = links.sensor(address)) {
+      if (!v->adapter.empty()) info.adapter = v->adapter.substr(v->adapter.rfind('/') + 1);
+      info.connects = v->attempts;
+      info.refused = v->refused;
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+std::vector<BleTransport::AdapterInfo> BleTransport::Impl::adapter_list() const {
+  const auto stats = links.adapters();
+  std::vector<AdapterInfo> out;
+  for (const auto& [path, a] : adapters) {
+    AdapterInfo info;
+    info.name = path.substr(path.rfind('/') + 1);
+    info.powered = a.powered;
+    info.in_use = a.in_use;
+    info.max_connections = cfg.max_connections;
+    if (const auto it = stats.find(path); it != stats.end()) {
+      info.links = it->second.links;
+      info.max_links = it->second.max_links;
+      info.connects = it->second.connects;
+      info.refused = it->second.refused;
+      info.released = it->second.released;
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+}  // namespace transport
