@@ -323,10 +323,13 @@ void read_admission(Reader& r, const toml::table& t, Config& c) {
 
 void read_ble(Reader& r, const toml::table& t, Config& c) {
   r.reject_unknown(t, "ble",
-                   {"enabled", "adapter", "allow", "service_uuid", "rx_uuid", "tx_uuid", "rssi_min",
-                    "passkeys"});
+                   {"enabled", "adapter", "adapters", "max_connections", "idle_disconnect_s",
+                    "allow", "service_uuid", "rx_uuid", "tx_uuid", "rssi_min", "passkeys"});
   r.boolean(t, "ble", "enabled", c.ble.enabled);
   r.string(t, "ble", "adapter", c.ble.adapter);
+  r.strings(t, "ble", "adapters", c.ble.adapters);
+  r.integer(t, "ble", "max_connections", c.ble.max_connections, 1, 64);
+  r.integer(t, "ble", "idle_disconnect_s", c.ble.idle_disconnect_s, 0, 86400);
   r.strings(t, "ble", "allow", c.ble.allow);
   r.string(t, "ble", "service_uuid", c.ble.service_uuid);
   r.string(t, "ble", "rx_uuid", c.ble.rx_uuid);

@@ -76,8 +76,11 @@ struct AdmissionSection {
 
 struct BleSection {
   bool enabled = false;
-  std::string adapter;             // "" = the first adapter found
-  std::vector<std::string> allow;  // identity addresses allowed to connect
+  std::string adapter;                   // "" = the first adapter found
+  std::vector<std::string> adapters;     // several adapters ("hci0", "hci1"); empty = `adapter`
+  std::uint32_t max_connections = 5;     // GATT links at once per adapter
+  std::uint32_t idle_disconnect_s = 30;  // an asleep sensor's link is released; 0 = never
+  std::vector<std::string> allow;        // identity addresses allowed to connect
   std::string service_uuid = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
   std::string rx_uuid = "6e400002-b5a3-f393-e0a9-e50e24dcca9e";
   std::string tx_uuid = "6e400003-b5a3-f393-e0a9-e50e24dcca9e";

@@ -19,6 +19,7 @@
 #include "transports/log/limited_log.hpp"
 #include "transports/udp/udp_transport.hpp"
 #ifdef MQTTSN_WITH_BLE
+#include "gateway/ble_status.hpp"
 #include "transports/ble/ble_transport.hpp"
 #endif
 
@@ -279,6 +280,9 @@ int main(int argc, char** argv) {
 #ifdef MQTTSN_WITH_BLE
       transport::BleConfig ble;
       ble.adapter = config.ble.adapter;
+      ble.adapters = config.ble.adapters;
+      ble.max_connections = config.ble.max_connections;
+      ble.idle_disconnect = std::chrono::seconds(config.ble.idle_disconnect_s);
       ble.allow = config.ble.allow;
       ble.service_uuid = config.ble.service_uuid;
       ble.rx_uuid = config.ble.rx_uuid;
@@ -324,9 +328,11 @@ int main(int argc, char** argv) {
           app.status->set_link_info([&app] {
             std::map<std::string, gw::StatusPublisher::LinkInfo> out;
             for (const auto& d : app.ble->devices())
-              out["ble:" + d.address] = gw::StatusPublisher::LinkInfo{d.rssi, d.mtu};
+              out["ble:" + d.address] = gw::StatusPublisher::LinkInfo{d.rssi, d.mtu, d.adapter};
             return out;
           });
+          app.status->set_ble_summary(
+              [&app] { return gw::ble_adapters_json(app.ble->adapters()); });
         }
 #endif
         app.status->start();

@@ -139,6 +139,7 @@ class Runtime {
     TimePoint parked_at{};               // when it was parked (parked entries only)
     TimePoint last_seen{};              // its last datagram (the loop's `now`: no extra clock read)
     std::uint64_t stored_revision = 0;  // the session revision last noted for the store
+    bool peer_idle = false;  // last hint given to its transport (Transport::set_peer_idle)
     Entry(std::uint64_t i, SessionConfig c, TimePoint now) : id(i), session(std::move(c), now) {}
   };
   struct Deadline {
@@ -148,6 +149,7 @@ class Runtime {
   };
 
   void handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
+  void hint_peer_idle(Entry& e, bool idle);
   void handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   Entry& new_session(const SensorAddress& from, const std::string& client_id, TimePoint now);
   bool try_resume(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);

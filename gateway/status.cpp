@@ -81,6 +81,8 @@ std::string StatusPublisher::status_json() const {
   const BufferBudget& b = runtime_.buffer_budget();
   const auto up =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+  std::string ble;
+  if (ble_summary_) ble = ", \"ble\": " + ble_summary_();
   return std::string("{\"online\": true, \"sensors\": {\"active\": ") + num(n.active) +
          ", \"asleep\": " + num(n.asleep) + ", \"awake\": " + num(n.awake) +
          ", \"connecting\": " + num(n.connecting) + "}, \"by_transport\": {\"udp\": " + num(n.udp) +
@@ -97,7 +99,7 @@ std::string StatusPublisher::status_json() const {
          "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +
          "}, \"malformed\": " + num(c.malformed) +
          ", \"sessions_created\": " + num(c.sessions_created) +
-         ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) + "}";
+         ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) + ble + "}";
 }
 
 void StatusPublisher::tick() {
@@ -111,7 +113,8 @@ void StatusPublisher::tick() {
     std::string radio;
     if (const auto it = links.find(s.address); it != links.end())
       radio = ", \"rssi\": " + std::to_string(it->second.rssi) +
-              ", \"mtu\": " + std::to_string(it->second.mtu);
+              ", \"mtu\": " + std::to_string(it->second.mtu) +
+              ", \"adapter\": " + quoted(it->second.adapter);
     ServiceHooks::publish(
         runtime_, prefix_ + "/sensors/" + s.client_id,
         std::string("{\"state\": \"") + to_string(s.state) + "\", \"transport\": \"" +
