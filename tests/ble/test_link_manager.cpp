@@ -224,3 +224,28 @@ TEST_CASE("a link lost while connecting counts as a failure") {
   CHECK(m.poll(t0 + 1500ms).empty());
   CHECK(m.sensor(sensor(1))->retry_at.has_value());
 }
+
+TEST_CASE("a refusal makes the adapter count as full at its links of that moment for a while") {
+  LinkManager m(LinkPolicy{5, 0s});
+  m.adapter_up("hci0");
+  for (int i = 1; i <= 2; ++i) m.advert(sensor(i), "hci0", -50, t0);
+  carry_out(m, m.poll(t0), t0);
+  m.advert(sensor(3), "hci0", -50, t0);
+  m.advert(sensor(4), "hci0", -50, t0);
+  auto reqs = m.poll(t0);
+  REQUIRE(reqs.size() == 2);
+  m.connect_failed(sensor(3), ConnectError::Refused, t0);
+  m.connect_failed(sensor(4), ConnectError::Refused, t0);
+  for (auto t = t0; t < t0 + 60s; t += 1s) {
+    for (int i = 3; i <= 6; ++i) m.advert(sensor(i), "hci0", -50, t);
+    CHECK(m.poll(t).empty());  // 2 links, the controller said full: nobody is tried
+  }
+  // An asleep link makes room as usual.
+  m.set_idle(sensor(1), true, t0 + 10s);
+  m.advert(sensor(5), "hci0", -50, t0 + 61s);
+  reqs = m.poll(t0 + 61s);
+  CHECK(std::count_if(reqs.begin(), reqs.end(), [](const LinkRequest& r) {
+          return r.op == Op::Connect;
+        }) >= 1);  // full-until expired: tried again
+  CHECK(m.adapters().at("hci0").refused == 2);
+}

@@ -19,6 +19,7 @@ void LinkManager::adapter_up(const std::string& adapter) {
 
 void LinkManager::adapter_down(const std::string& adapter) {
   up_.erase(adapter);
+  full_.erase(adapter);
   for (auto& [name, s] : sensors_) {
     s.seen.erase(adapter);
     if (holds_slot(s.state) && s.adapter == adapter) {
@@ -54,7 +55,11 @@ void LinkManager::connect_failed(const std::string& sensor, ConnectError why, Li
   auto& s = it->second;
   if (why == ConnectError::Refused) {
     ++s.refused;
-    if (!s.adapter.empty()) ++stats_[s.adapter].refused;
+    if (!s.adapter.empty()) {
+      ++stats_[s.adapter].refused;
+      s.state = LinkState::Idle;  // not counted below
+      full_[s.adapter] = Full{used(s.adapter), now + kFullFor};
+    }
   }
   s.state = LinkState::Idle;
   s.adapter.clear();
@@ -99,6 +104,12 @@ std::size_t LinkManager::used(const std::string& adapter) const {
       [&](const auto& p) { return holds_slot(p.second.state) && p.second.adapter == adapter; }));
 }
 
+std::size_t LinkManager::capacity(const std::string& adapter, LinkTime now) const {
+  const auto it = full_.find(adapter);
+  if (it == full_.end() || now >= it->second.until) return policy_.max_connections;
+  return std::min(policy_.max_connections, std::max<std::size_t>(it->second.links, 1));
+}
+
 bool LinkManager::candidate(const Sensor& s, LinkTime now) const {
   if (s.state != LinkState::Idle || now < s.retry_at) return false;
   // At most two attempts in any minute until one succeeds.
@@ -116,7 +127,7 @@ std::optional<std::string> LinkManager::best_free_adapter(const Sensor& s, LinkT
   for (const auto& [adapter, seen] : s.seen) {
     if (!up_.count(adapter) || now - seen.at > kAdvertFresh) continue;
     const auto n = used(adapter);
-    if (n >= policy_.max_connections) continue;
+    if (n >= capacity(adapter, now)) continue;
     if (!best || seen.rssi > best_rssi || (seen.rssi == best_rssi && n < best_used)) {
       best = adapter;
       best_rssi = seen.rssi;

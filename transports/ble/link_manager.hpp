@@ -45,6 +45,9 @@ class LinkManager {
   static constexpr auto kFirstRetry = std::chrono::seconds(2);
   static constexpr auto kFirstRetryRefused = std::chrono::seconds(20);
   static constexpr auto kMaxRetry = std::chrono::seconds(300);
+  // After a refusal the adapter counts as full at its links of that moment for this long: the
+  // controller (shared with other programs, or smaller than max_connections) had no room.
+  static constexpr auto kFullFor = std::chrono::seconds(60);
 
   explicit LinkManager(LinkPolicy policy) : policy_(policy) {}
 
@@ -103,6 +106,7 @@ class LinkManager {
   };
 
   std::size_t used(const std::string& adapter) const;
+  std::size_t capacity(const std::string& adapter, LinkTime now) const;
   bool candidate(const Sensor& s, LinkTime now) const;
   std::optional<std::string> best_free_adapter(const Sensor& s, LinkTime now) const;
   const std::string* victim_for(const Sensor& s, LinkTime now) const;
@@ -113,6 +117,11 @@ class LinkManager {
   std::set<std::string> up_;
   std::map<std::string, Sensor> sensors_;
   std::map<std::string, AdapterStats> stats_;
+  struct Full {
+    std::size_t links = 0;
+    LinkTime until{};
+  };
+  std::map<std::string, Full> full_;  // learned from refusals
 };
 
 }  // namespace transport::ble
