@@ -28,7 +28,9 @@ void BleTransport::Impl::notification(const std::string& char_path,
                        [&](std::span<const std::uint8_t> msg) { on_receive(peer, msg); });
     if (d.reassembler.dropped() != dropped) {
       ++d.errors;
-      spdlog::debug("BLE: {}: dropped a chunk that does not fit the MQTT-SN framing", d.address);
+      util::log_limited("BLE bad chunk", spdlog::level::debug,
+                        "BLE: {}: dropped a chunk that does not fit the MQTT-SN framing",
+                        d.address);
     }
     return;
   }
@@ -42,7 +44,8 @@ void BleTransport::Impl::send(const PeerAddress& to, std::span<const std::uint8_
   }
   if (dev == nullptr || dev->state != State::Ready) {
     if (dev) ++dev->errors;
-    spdlog::debug("BLE: {} not connected: {} bytes not sent", to_string(to), bytes.size());
+    util::log_limited("BLE not connected", spdlog::level::debug,
+                      "BLE: {} not connected: {} bytes not sent", to_string(to), bytes.size());
     return;
   }
   if (dev->queued_bytes + bytes.size() > kMaxQueuedBytes) {

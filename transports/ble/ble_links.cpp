@@ -80,7 +80,7 @@ void BleTransport::Impl::pair(Device& d) {
       .uponReplyInvoke(for_device(d.path, d.epoch, [this](Device& dev, const sdbus::Error* e) {
         if (e && !bluez::error_is(e, "AlreadyExists")) return failed(dev, "Pair", e);
         dev.paired = true;
-        spdlog::info("BLE: paired {}", dev.address);
+        util::log_limited("BLE paired", spdlog::level::info, "BLE: paired {}", dev.address);
         trust(dev);
         dev.state = State::Idle;
         connect(dev);
@@ -185,7 +185,8 @@ void BleTransport::Impl::link_lost(Device& d) {
 // gets a link again when it advertises (LinkManager decides when).
 void BleTransport::Impl::link_down(Device& d, const char* reason) {
   if (!d.queue.empty())
-    spdlog::debug("BLE: {}: {} queued chunks dropped ({})", d.address, d.queue.size(), reason);
+    util::log_limited("BLE queue dropped", spdlog::level::debug,
+                      "BLE: {}: {} queued chunks dropped ({})", d.address, d.queue.size(), reason);
   d.queue.clear();
   d.queued_bytes = 0;
   d.writing = false;

@@ -62,7 +62,8 @@ void BleTransport::Impl::interface_removed(const std::string& path, const std::s
   } else if (iface == bluez::kDevice) {
     const auto it = devices.find(path);
     if (it == devices.end()) return;
-    spdlog::info("BLE: {} removed by BlueZ", it->second.address);
+    util::log_limited("BLE device removed", spdlog::level::info, "BLE: {} removed by BlueZ",
+                      it->second.address);
     if (it->second.state != State::Idle) links.link_lost(it->second.address, Clock::now());
     bury_device(it->second);
     devices.erase(it);
