@@ -15,6 +15,7 @@ on a second connection so that it survives a "bluetoothd restart".
 """
 
 import os
+import socket
 import sys
 
 import dbus
@@ -74,6 +75,7 @@ class Sensor:
         self.write_errors = 0
         self.connect_calls = 0
         self.pair_calls = 0
+        self.notified_by_socket = 0
         self.advertising = True  # False: asleep, not advertising
         self.heard_by = None  # None: every adapter; else a set of adapter names
         self.adapter = None  # name of the adapter holding its link
@@ -97,6 +99,7 @@ class World:
     def __init__(self):
         self.sensors = {}
         self.blocked = False
+        self.acquire = True  # AcquireWrite / AcquireNotify offered (False: NotSupported, the fallback)
         self.hw = {"hci0": AdapterState("hci0", "00:1A:7D:DA:71:13")}
 
     # The first adapter's state, as the single-adapter controls knew it.
@@ -379,6 +382,8 @@ class Device(PropsObject):
         return False
 
     def tear_down(self):
+        for o in self.gatt[1:]:
+            o.release()  # the link is gone: so are the acquired sockets
         for o in reversed(self.gatt):
             self.daemon.remove_object(o)
         self.gatt = []
@@ -458,6 +463,75 @@ class Characteristic(PropsObject):
             "Flags": dbus.Array(flags, signature="s"),
             "MTU": dbus.UInt16(self.sensor.mtu),
         })
+        if "notify" in flags:
+            self.props["NotifyAcquired"] = dbus.Boolean(False)
+        if "write-without-response" in flags:
+            self.props["WriteAcquired"] = dbus.Boolean(False)
+        self.sock = None  # our end of an acquired socket pair
+        self.watch = None
+
+    def acquire(self, what):
+        """A SOCK_SEQPACKET pair as BlueZ gives for AcquireWrite/AcquireNotify: one end to the caller."""
+        if not self.daemon.world.acquire:
+            raise Error("NotSupported", "Operation is not supported")
+        if self.sock is not None:
+            raise Error("NotPermitted", what + " already acquired")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        self.sock = ours
+        self.watch = GLib.io_add_watch(ours.fileno(), GLib.IO_IN | GLib.IO_HUP | GLib.IO_ERR, self.on_socket)
+        fd = dbus.types.UnixFd(theirs.fileno())  # dup'ed for the reply
+        theirs.close()
+        return fd, dbus.UInt16(self.sensor.mtu)
+
+    def on_socket(self, _fd, cond):
+        s = self.sensor
+        while self.sock is not None:
+            try:
+                data = self.sock.recv(1024)
+            except BlockingIOError:
+                return True
+            except OSError:
+                data = b""
+            if not data:
+                self.release()  # the gateway closed its end
+                return False
+            if self.props["Flags"] and "write-without-response" in self.props["Flags"]:
+                if len(data) > s.mtu - 3:
+                    s.write_errors += 1
+                else:
+                    s.written.append(bytes(data))
+        return False
+
+    def release(self):
+        if self.watch is not None:
+            GLib.source_remove(self.watch)
+            self.watch = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            if "NotifyAcquired" in self.props:
+                self.sensor.notifying = False
+                self.set("NotifyAcquired", dbus.Boolean(False))
+            if "WriteAcquired" in self.props:
+                self.set("WriteAcquired", dbus.Boolean(False))
+
+    @dbus.service.method(GATT_CHAR_IFACE, in_signature="a{sv}", out_signature="hq")
+    def AcquireWrite(self, options):
+        if "write-without-response" not in self.props["Flags"]:
+            raise Error("NotSupported", "Operation is not supported")
+        r = self.acquire("Write")
+        self.set("WriteAcquired", dbus.Boolean(True))
+        return r
+
+    @dbus.service.method(GATT_CHAR_IFACE, in_signature="a{sv}", out_signature="hq")
+    def AcquireNotify(self, options):
+        if "notify" not in self.props["Flags"]:
+            raise Error("NotSupported", "Operation is not supported")
+        r = self.acquire("Notify")
+        self.sensor.notifying = True
+        self.set("NotifyAcquired", dbus.Boolean(True))
+        return r
 
     @dbus.service.method(GATT_CHAR_IFACE, in_signature="aya{sv}", async_callbacks=("ok", "err"))
     def WriteValue(self, value, options, ok, err):
@@ -555,6 +629,9 @@ class Daemon:
             s.adapter = None
         for a in self.adapters.values():
             GLib.source_remove(a.timer)
+        for o in list(self.objects.values()):
+            if isinstance(o, Characteristic):
+                o.release()
         for o in list(self.objects.values()) + [self.root, self.agent_manager]:
             o.remove_from_connection()
         self.conn.release_name(BLUEZ)
@@ -666,8 +743,17 @@ class Control(dbus.service.Object):
         dev = self.daemon.device_for(s)
         if not (dev and s.connected and s.notifying and dev.tx()) or len(value) > s.mtu - 3:
             return False
-        dev.tx().set("Value", dbus.Array(bytes(value), signature="y"))
+        if dev.tx().sock is not None:
+            dev.tx().sock.send(bytes(value))  # acquired: through the socket, no PropertiesChanged
+            s.notified_by_socket += 1
+        else:
+            dev.tx().set("Value", dbus.Array(bytes(value), signature="y"))
         return True
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="b")
+    def SetAcquire(self, on):
+        """Offer AcquireWrite/AcquireNotify (default) or answer NotSupported, as older BlueZ does."""
+        self.world.acquire = bool(on)
 
     @dbus.service.method(CONTROL_IFACE, in_signature="s")
     def DropLink(self, addr):
@@ -763,6 +849,9 @@ class Control(dbus.service.Object):
             "notifying": dbus.Boolean(s.notifying),
             "connect_calls": dbus.UInt32(s.connect_calls),
             "adapter": dbus.String(s.adapter or ""),
+            "write_acquired": dbus.Boolean(bool(dev and dev.rx() and dev.rx().sock is not None)),
+            "notify_acquired": dbus.Boolean(bool(dev and dev.tx() and dev.tx().sock is not None)),
+            "notified_by_socket": dbus.UInt32(s.notified_by_socket),
             "pair_calls": dbus.UInt32(s.pair_calls),
             "write_errors": dbus.UInt32(s.write_errors),
             "mtu": dbus.UInt16(s.mtu),

@@ -1,6 +1,11 @@
-// The data path: MTU - 3 chunks written one WriteValue at a time, notifications reassembled by
-// the MQTT-SN length (framing.hpp); and the device/adapter views for status.
+// The data path: MTU - 3 chunks written to the AcquireWrite socket or one WriteValue at a time,
+// notifications from the AcquireNotify socket or PropertiesChanged reassembled by the MQTT-SN
+// length (framing.hpp); and the device/adapter views for status.
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
 
 #include "transports/ble/ble_impl.hpp"
 #include "transports/log/limited_log.hpp"
@@ -21,20 +26,86 @@ void BleTransport::Impl::notification(const std::string& char_path,
     // A sensor may notify as soon as it is subscribed, before the StartNotify reply reaches us.
     if (d.tx_path != char_path || (d.state != State::Ready && d.state != State::Subscribing))
       continue;
-    const auto peer = ble::to_peer(d.octets);
-    links.activity(d.address, Clock::now());
-    const auto dropped = d.reassembler.dropped();
-    d.reassembler.feed(value, Clock::now(),
-                       [&](std::span<const std::uint8_t> msg) { on_receive(peer, msg); });
-    if (d.reassembler.dropped() != dropped) {
-      ++d.errors;
-      util::log_limited("BLE bad chunk", spdlog::level::debug,
-                        "BLE: {}: dropped a chunk that does not fit the MQTT-SN framing",
-                        d.address);
-    }
+    deliver(d, value);
     return;
   }
 }
+
+void BleTransport::Impl::deliver(Device& d, std::span<const std::uint8_t> chunk) {
+  const auto peer = ble::to_peer(d.octets);
+  links.activity(d.address, Clock::now());
+  const auto dropped = d.reassembler.dropped();
+  d.reassembler.feed(chunk, Clock::now(),
+                     [&](std::span<const std::uint8_t> msg) { on_receive(peer, msg); });
+  if (d.reassembler.dropped() != dropped) {
+    ++d.errors;
+    util::log_limited("BLE bad chunk", spdlog::level::debug,
+                      "BLE: {}: dropped a chunk that does not fit the MQTT-SN framing", d.address);
+  }
+}
+
+// The AcquireNotify socket: one notification per datagram (SOCK_SEQPACKET).
+void BleTransport::Impl::on_notify_fd(const std::string& path, int status, int events) {
+  const auto it = devices.find(path);
+  if (it == devices.end() || !it->second.notify_fd) return;
+  Device& d = it->second;
+  std::array<std::uint8_t, 520> buf{};
+  bool closed = status < 0;
+  while (!closed) {
+    const auto n = ::recv(d.notify_fd->fd(), buf.data(), buf.size(), 0);
+    if (n > 0) {
+      deliver(d, std::span<const std::uint8_t>(buf.data(), static_cast<std::size_t>(n)));
+      if (!d.notify_fd) return;  // the gateway reacted by dropping the link
+      continue;
+    }
+    closed = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+    break;
+  }
+  if (!closed && !(events & UV_DISCONNECT)) return;
+  // BlueZ closed it (the link went, or notifications were released): without it we are deaf.
+  ble::FdPoll::close(std::move(d.notify_fd));
+  if (d.state == State::Ready && d.connected) {
+    util::log_limited("BLE link down", spdlog::level::info,
+                      "BLE: {}: notification socket closed; reconnecting", d.address);
+    disconnect(d);
+  }
+}
+
+void BleTransport::Impl::on_write_fd(const std::string& path, int status, int events) {
+  const auto it = devices.find(path);
+  if (it == devices.end() || !it->second.write_fd) return;
+  Device& d = it->second;
+  if (status < 0 || (events & UV_DISCONNECT)) {
+    ble::FdPoll::close(std::move(d.write_fd));  // WriteValue from now on
+  } else if (events & UV_WRITABLE) {
+    d.write_fd->want_writable(false);
+  }
+  pump(d);
+}
+
+// Writes queued chunks to the AcquireWrite socket until it would block. false: no socket (any
+// more): use WriteValue.
+bool BleTransport::Impl::pump_fd(Device& d) {
+  while (d.write_fd && !d.queue.empty()) {
+    const auto& c = d.queue.front();
+    const auto n = ::send(d.write_fd->fd(), c.bytes.data(), c.bytes.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      d.queued_bytes -= c.bytes.size();
+      d.queue.pop_front();
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      d.write_fd->want_writable(true);
+      return true;
+    }
+    ++d.errors;
+    util::log_limited("BLE write failed", spdlog::level::warn,
+                      "BLE: write socket to {} failed ({}); using WriteValue", d.address, errno);
+    ble::FdPoll::close(std::move(d.write_fd));
+  }
+  return d.write_fd != nullptr;
+}
+
 void BleTransport::Impl::send(const PeerAddress& to, std::span<const std::uint8_t> bytes) {
   const auto octets = ble::from_peer(to);
   if (!octets || bytes.empty()) return;
@@ -65,6 +136,7 @@ void BleTransport::Impl::send(const PeerAddress& to, std::span<const std::uint8_
 
 // One WriteValue in flight per device: BlueZ answers InProgress to a second one.
 void BleTransport::Impl::pump(Device& d) {
+  if (d.write_fd && pump_fd(d)) return;
   if (d.writing || d.queue.empty() || !d.rx) return;
   d.writing = true;
   std::map<std::string, sdbus::Variant> options;

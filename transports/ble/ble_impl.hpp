@@ -22,6 +22,7 @@
 #include "transports/ble/ble_transport.hpp"
 #include "transports/ble/bluez.hpp"
 #include "transports/ble/bus_loop.hpp"
+#include "transports/ble/fd_poll.hpp"
 #include "transports/ble/framing.hpp"
 #include "transports/ble/link_manager.hpp"
 
@@ -74,6 +75,7 @@ struct BleTransport::Impl {
     std::unique_ptr<sdbus::IProxy> proxy;
     std::string rx_path, tx_path;
     std::unique_ptr<sdbus::IProxy> rx, tx;
+    std::unique_ptr<ble::FdPoll> notify_fd, write_fd;  // AcquireNotify / AcquireWrite sockets
     std::deque<Chunk> queue;
     std::size_t queued_bytes = 0;
     bool writing = false;
@@ -184,6 +186,9 @@ struct BleTransport::Impl {
   void connect(Device& d);
   void after_connect(Device& d);
   void setup_gatt(Device& d);
+  void start_notify(Device& d);
+  void acquire_write(Device& d);
+  void link_ready(Device& d);
   void failed(Device& d, const char* step, const sdbus::Error* e);
   void link_lost(Device& d);
   void link_down(Device& d, const char* reason);
@@ -198,6 +203,10 @@ struct BleTransport::Impl {
   // ble_data.cpp
   unsigned mtu_of(const Device& d) const;
   void notification(const std::string& char_path, const std::vector<std::uint8_t>& value);
+  void deliver(Device& d, std::span<const std::uint8_t> chunk);
+  void on_notify_fd(const std::string& path, int status, int events);
+  void on_write_fd(const std::string& path, int status, int events);
+  bool pump_fd(Device& d);
   void send(const PeerAddress& to, std::span<const std::uint8_t> bytes);
   void pump(Device& d);
   std::vector<DeviceInfo> device_list() const;

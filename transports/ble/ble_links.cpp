@@ -141,15 +141,74 @@ void BleTransport::Impl::setup_gatt(Device& d) {
   d.rx = sdbus::createProxy(*conn, bluez::kService, d.rx_path);
   d.tx = sdbus::createProxy(*conn, bluez::kService, d.tx_path);
   d.state = State::Subscribing;
+  if (!cfg.acquire) return start_notify(d);
+  // A socket for notifications where BlueZ offers one; otherwise StartNotify.
+  d.tx->callMethodAsync("AcquireNotify")
+      .onInterface(bluez::kGattChar)
+      .withArguments(std::map<std::string, sdbus::Variant>{})
+      .uponReplyInvoke([this, path = d.path, epoch = d.epoch](const sdbus::Error* e,
+                                                              sdbus::UnixFd fd, std::uint16_t) {
+        guarded("AcquireNotify", [&] {
+          const auto it = devices.find(path);
+          if (it == devices.end() || it->second.epoch != epoch) return;
+          Device& dev = it->second;
+          if (!e) {
+            dev.notify_fd = ble::FdPoll::open(loop, std::move(fd), [this, path](int st, int ev) {
+              guarded("notify socket", [&] { on_notify_fd(path, st, ev); });
+            });
+          }
+          if (!dev.notify_fd) {
+            util::log_limited("BLE acquire", spdlog::level::debug,
+                              "BLE: {}: AcquireNotify not available ({}): StartNotify", dev.address,
+                              why(e));
+            return start_notify(dev);
+          }
+          acquire_write(dev);
+        });
+      });
+}
+
+void BleTransport::Impl::start_notify(Device& d) {
   d.tx->callMethodAsync("StartNotify")
       .onInterface(bluez::kGattChar)
       .uponReplyInvoke(for_device(d.path, d.epoch, [this](Device& dev, const sdbus::Error* e) {
         if (e && !bluez::error_is(e, "InProgress")) return failed(dev, "StartNotify", e);
-        dev.state = State::Ready;
-        links.linked(dev.address, dev.adapter, Clock::now());
-        util::log_limited("BLE ready", spdlog::level::info, "BLE: {} ready on {} (MTU {})",
-                          dev.address, dev.adapter, mtu_of(dev));
+        acquire_write(dev);
       }));
+}
+
+// A socket for writes where BlueZ offers one; otherwise WriteValue.
+void BleTransport::Impl::acquire_write(Device& d) {
+  if (!cfg.acquire) return link_ready(d);
+  d.rx->callMethodAsync("AcquireWrite")
+      .onInterface(bluez::kGattChar)
+      .withArguments(std::map<std::string, sdbus::Variant>{})
+      .uponReplyInvoke([this, path = d.path, epoch = d.epoch](const sdbus::Error* e,
+                                                              sdbus::UnixFd fd, std::uint16_t) {
+        guarded("AcquireWrite", [&] {
+          const auto it = devices.find(path);
+          if (it == devices.end() || it->second.epoch != epoch) return;
+          Device& dev = it->second;
+          if (!e) {
+            dev.write_fd = ble::FdPoll::open(loop, std::move(fd), [this, path](int st, int ev) {
+              guarded("write socket", [&] { on_write_fd(path, st, ev); });
+            });
+          }
+          if (!dev.write_fd)
+            util::log_limited("BLE acquire", spdlog::level::debug,
+                              "BLE: {}: AcquireWrite not available ({}): WriteValue", dev.address,
+                              why(e));
+          link_ready(dev);
+        });
+      });
+}
+
+void BleTransport::Impl::link_ready(Device& d) {
+  d.state = State::Ready;
+  links.linked(d.address, d.adapter, Clock::now());
+  util::log_limited("BLE ready", spdlog::level::info, "BLE: {} ready on {} (MTU {}{})", d.address,
+                    d.adapter, mtu_of(d), d.notify_fd || d.write_fd ? ", acquired sockets" : "");
+  pump(d);
 }
 
 void BleTransport::Impl::failed(Device& d, const char* step, const sdbus::Error* e) {
@@ -279,6 +338,8 @@ void BleTransport::Impl::disconnect(Device& d) {
 }
 
 void BleTransport::Impl::bury_link(Device& d) {
+  ble::FdPoll::close(std::move(d.notify_fd));
+  ble::FdPoll::close(std::move(d.write_fd));
   bury(d.rx);
   bury(d.tx);
   d.rx_path.clear();

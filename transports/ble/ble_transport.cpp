@@ -106,6 +106,7 @@ void BleTransport::Impl::start() {
 
 void BleTransport::Impl::stop(std::function<void()> on_closed) {
   stopping = true;
+  for (auto& [path, d] : devices) bury_link(d);  // closes the acquired sockets' handles
   auto remaining = std::make_shared<int>(tick_open ? 2 : 1);
   auto done = [remaining, cb = std::move(on_closed)] {
     if (--*remaining == 0 && cb) cb();

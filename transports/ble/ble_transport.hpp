@@ -33,6 +33,9 @@ struct BleConfig {
   std::map<std::string, std::uint32_t> passkeys;  // address -> fixed passkey
   std::chrono::milliseconds reassembly_timeout{3000};
   std::size_t max_message = 1024;
+  // AcquireNotify / AcquireWrite sockets where BlueZ offers them; false: always
+  // StartNotify + PropertiesChanged and WriteValue.
+  bool acquire = true;
 };
 
 class BleTransport final : public Transport {
