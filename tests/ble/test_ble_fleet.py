@@ -192,13 +192,16 @@ def run_fleet(bus, gw, observer, sampler):
     # Phase 3: hci1 goes away; its sensors come back on hci0 as they advertise.
     on_hci1 = [a for a in ADDRS if bus.state(a)["adapter"] == "hci1"]
     bus.control.AddAdapter("hci1", 3, False)
-    later = [a for a in ADDRS[4:8]][:2]
+    later = [a for a in on_hci1 if a != AWAKE][:2]
+    assert later, "nobody was on hci1"
     for a in later:
         observer.publish("fleet/%s/cmd" % a[-2:], b"cmd " + a[-2:].encode(), qos=1)
     time.sleep(0.5)
     for a in later:
         bus.control.SetAdvertising(a, True)
     serve(bus, sensors, later, wake_and_ping, time.monotonic() + 60)
+    for a in later:
+        assert bus.state(a)["adapter"] == "hci0", bus.state(a)  # moved over
     assert stats(bus, "hci0")["max_links_seen"] <= 3
     refused = stats(bus, "hci0")["refused"] + stats(bus, "hci1")["refused"]
 
