@@ -249,3 +249,22 @@ TEST_CASE("a refusal makes the adapter count as full at its links of that moment
         }) >= 1);  // full-until expired: tried again
   CHECK(m.adapters().at("hci0").refused == 2);
 }
+
+TEST_CASE("a linked device that never talks to the gateway gives its slot up after a minute") {
+  LinkManager m(LinkPolicy{1, 30s});
+  m.adapter_up("hci0");
+  m.advert(sensor(1), "hci0", -50, t0);
+  carry_out(m, m.poll(t0), t0);  // linked, but no hint ever comes (no session)
+  m.advert(sensor(2), "hci0", -50, t0 + 30s);
+  CHECK(m.poll(t0 + 30s).empty());
+  m.advert(sensor(2), "hci0", -50, t0 + 61s);
+  CHECK(m.poll(t0 + 61s) == std::vector<LinkRequest>{{Op::Disconnect, sensor(1), "hci0"}});
+  // An awake sensor (hinted) is never released, however quiet.
+  LinkManager k(LinkPolicy{1, 30s});
+  k.adapter_up("hci0");
+  k.advert(sensor(1), "hci0", -50, t0);
+  carry_out(k, k.poll(t0), t0);
+  k.set_idle(sensor(1), false, t0);
+  k.advert(sensor(2), "hci0", -50, t0 + 600s);
+  CHECK(k.poll(t0 + 600s).empty());
+}

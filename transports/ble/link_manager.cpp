@@ -96,6 +96,7 @@ void LinkManager::set_idle(const std::string& sensor, bool idle, LinkTime now) {
   auto& s = sensors_[sensor];
   if (s.idle != idle) s.last_activity = now;  // the sleep (or the exchange) starts now
   s.idle = idle;
+  s.hinted = true;
 }
 
 std::size_t LinkManager::used(const std::string& adapter) const {
@@ -147,8 +148,11 @@ const std::string* LinkManager::victim_for(const Sensor& s, LinkTime now) const 
     for (const auto& [name, other] : sensors_) {
       if (other.adapter != adapter) continue;
       if (other.state == LinkState::Releasing) return nullptr;
-      if (other.state != LinkState::Ready || !other.idle || now - other.last_activity < kEvictGrace)
-        continue;
+      if (other.state != LinkState::Ready) continue;
+      const auto quiet = now - other.last_activity;
+      const bool asleep = other.idle && quiet >= kEvictGrace;
+      const bool mute = !other.hinted && quiet >= kMuteLink;
+      if (!asleep && !mute) continue;
       if (victim == nullptr || other.last_activity < oldest) {
         victim = &name;
         oldest = other.last_activity;

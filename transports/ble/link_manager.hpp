@@ -40,6 +40,9 @@ class LinkManager {
   static constexpr auto kAdvertFresh = std::chrono::seconds(10);
   // A freshly linked asleep sensor is not released for another before this much quiet.
   static constexpr auto kEvictGrace = std::chrono::seconds(5);
+  // A link whose sensor never said anything the gateway understood (no hint at all) counts as
+  // asleep after this much silence, so a mute device cannot keep a slot for ever.
+  static constexpr auto kMuteLink = std::chrono::seconds(60);
   // Connect attempts since the last success: the third waits until this long after the first.
   static constexpr auto kAttemptWindow = std::chrono::seconds(61);
   static constexpr auto kFirstRetry = std::chrono::seconds(2);
@@ -98,6 +101,7 @@ class LinkManager {
     std::string adapter;
     std::map<std::string, Seen> seen;  // adapter -> last advertisement
     bool idle = false;
+    bool hinted = false;  // the gateway has said awake or asleep at least once
     LinkTime last_activity{};
     LinkTime retry_at{};
     std::deque<LinkTime> attempts;  // since the last success, at most 2 kept
