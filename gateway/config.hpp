@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "transports/dtls/psk_file.hpp"
+
 namespace gw {
 
 struct GatewaySection {
@@ -48,6 +50,22 @@ struct UdpSection {
   std::vector<std::string> listen{"0.0.0.0:1883", "[::]:1883"};
   std::uint64_t receive_buffer_bytes = 4u * 1024u * 1024u;
   std::vector<std::string> advertise_to;
+};
+
+// [dtls]: DTLS 1.2 listeners for UDP sensors (transports/dtls/), next to or instead of [udp].
+struct DtlsSection {
+  bool enabled = false;
+  std::vector<std::string> listen{"0.0.0.0:8883", "[::]:8883"};
+  std::string psk_file = "/etc/mqttsn-gateway/psk";  // "" = no PSK (certificates only)
+  transport::PskKeys psk_keys;                       // read from psk_file at load
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  bool require_certificate = false;
+  bool identity_must_match_client_id = true;
+  std::uint64_t max_handshakes = 256;   // peers between cookie and Finished
+  std::uint64_t max_peers = 10000;      // established DTLS peers
+  std::uint32_t idle_timeout_s = 3600;  // an established peer silent this long is forgotten
 };
 
 struct ProtocolSection {
@@ -102,6 +120,7 @@ struct Config {
   GatewaySection gateway;
   BrokerSection broker;
   UdpSection udp;
+  DtlsSection dtls;
   std::map<std::uint16_t, std::string> predefined_topics;  // [topics.predefined]
   ProtocolSection protocol;
   BleSection ble;

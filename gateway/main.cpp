@@ -11,6 +11,7 @@
 #include <string>
 
 #include "gateway/config.hpp"
+#include "gateway/dtls_service.hpp"
 #include "gateway/log.hpp"
 #include "gateway/notify.hpp"
 #include "gateway/reload.hpp"
@@ -75,6 +76,7 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.parked_session_expiry = std::chrono::seconds(c.protocol.parked_session_expiry_s);
   o.max_parked_sessions = static_cast<std::size_t>(c.protocol.max_parked_sessions);
   o.state_path = state_path(c);
+  o.identity_must_match_client_id = c.dtls.identity_must_match_client_id;
   if (c.status.enabled) {
     const std::string offline = "{\"online\": false}";
     o.gateway_will =
@@ -88,6 +90,7 @@ struct App {
   uv_loop_t* loop;
   gw::Runtime runtime;
   transport::UdpTransport udp;
+  gw::DtlsService dtls;
 #ifdef MQTTSN_WITH_BLE
   std::unique_ptr<transport::BleTransport> ble;
 #endif
@@ -117,6 +120,7 @@ struct App {
                                                                            : spdlog::level::info,
                           "{}", text);
             }),
+        dtls(l, runtime),
         notifier(l, [this] { return status_line(); }),
         config(std::move(c)),
         predefined(std::move(p)) {}
@@ -151,6 +155,7 @@ struct App {
     if (!ble_error.empty())
       spdlog::error("reload: {}; the old [ble] allow stays in force", ble_error);
     runtime.set_admission(admission_options(fresh.config));
+    dtls.reload(fresh.config);
     const auto& p = fresh.config.protocol;
     runtime.set_buffer_limits(static_cast<std::size_t>(p.max_buffered_per_client),
                               static_cast<std::size_t>(p.max_buffered_bytes_per_client),
@@ -183,6 +188,7 @@ struct App {
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&log_timer)))
       uv_close(reinterpret_cast<uv_handle_t*>(&log_timer), nullptr);
     udp.close();
+    dtls.close();
 #ifdef MQTTSN_WITH_BLE
     if (ble) ble->stop([] {});
 #endif
@@ -275,6 +281,7 @@ int main(int argc, char** argv) {
       if (error.empty())
         for (const auto& a : app.udp.local_addresses()) spdlog::info("listening on udp {}", a);
     }
+    if (error.empty()) error = app.dtls.start(config);
     if (error.empty() && config.ble.enabled) {
 #ifdef MQTTSN_WITH_BLE
       transport::BleConfig ble;
@@ -329,6 +336,7 @@ int main(int argc, char** argv) {
           });
         }
 #endif
+        app.status->set_extra([&app] { return app.dtls.status_json(); });
         app.status->start();
         spdlog::info("status topics under {}/ every {} s", prefix, config.status.interval_s);
       }

@@ -7,6 +7,7 @@
 
 #include "gateway/aggregator.hpp"
 #include "gateway/overloaded.hpp"
+#include "gateway/peer_identity.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"
@@ -101,8 +102,10 @@ std::string Runtime::start() {
 
 // ---------------------------------------------------------------- datagrams in
 
-void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes) {
+void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes,
+                          std::string_view identity) {
   if (stopping_) return;
+  identity_ = identity;
   ++counters_.datagrams;
   const auto now = Clock::now();
   if (!admit_datagram(from, now)) return;
@@ -162,6 +165,12 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
     // A sleeping sensor waking up: found by ClientId, its address may have changed (NAT).
     if (auto it = by_client_id_.find(ping->client_id); it != by_client_id_.end()) {
       e = find(it->second);
+      if (e != nullptr && e->address != from &&
+          !identity_refusal(from.peer, identity_, ping->client_id,
+                            options_.identity_must_match_client_id,
+                            e->address ? &e->address->peer : nullptr)
+               .empty())
+        e = nullptr;  // answered as an unknown sender
       if (e != nullptr && e->address != from) {
         util::log_limited("session takeover", spdlog::level::info,
                           "session {}: wakes up from new address {}", describe(*e),
@@ -193,6 +202,14 @@ void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& m
   }
   Entry* e = nullptr;
   if (auto it = by_client_id_.find(c.client_id); it != by_client_id_.end()) e = find(it->second);
+  if (auto why = identity_refusal(from.peer, identity_, c.client_id,
+                                  options_.identity_must_match_client_id,
+                                  e != nullptr && e->address ? &e->address->peer : nullptr);
+      !why.empty()) {
+    ++counters_.refused_identity;
+    refuse(from, c.client_id, mqttsn::ReturnCode::RejectedNotSupported, why);
+    return;
+  }
   // The cap is on sessions: a known ClientId reconnecting or taking over adds none.
   const auto cap = options_.admission.max_sessions;
   if (e == nullptr && cap != 0 && sessions_.size() >= cap) {
@@ -867,6 +884,8 @@ SessionCounts ServiceHooks::session_counts(const Runtime& r) {
     }
     if (e->address && e->address->peer.kind == transport::Kind::Ble)
       ++c.ble;
+    else if (e->address && e->address->peer.kind == transport::Kind::Dtls)
+      ++c.dtls;
     else
       ++c.udp;
   }

@@ -15,6 +15,7 @@
 #include <queue>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -60,6 +61,8 @@ struct RuntimeOptions {
   // shows as offline (set when status topics are on).
   std::optional<Will> gateway_will;
   AdmissionOptions admission;
+  // [dtls] identity_must_match_client_id (gateway/peer_identity.hpp).
+  bool identity_must_match_client_id = true;
   // SQLite file where sessions survive a restart (state_store.hpp); "" = not kept.
   std::string state_path;
 };
@@ -81,6 +84,7 @@ struct RuntimeCounters {
   std::uint64_t refused_client_id = 0;     // CONNACK 0x03
   std::uint64_t refused_network = 0;       // CONNACK 0x03
   std::uint64_t refused_max_sessions = 0;  // CONNACK 0x01
+  std::uint64_t refused_identity = 0;      // CONNACK 0x03: ClientId is not the DTLS identity
   std::uint64_t dropped_network = 0;       // other packets from outside the allowed networks
   std::uint64_t rate_limited = 0;          // dropped before decoding
   std::uint64_t store_writes = 0;          // state store transactions
@@ -109,8 +113,10 @@ class Runtime {
   void add_transport(transport::Transport& t);
   // Starts the timers and the shared upstream client. Returns an error text, empty on success.
   std::string start();
-  // A datagram from a transport (the ReceiveFn of every transport).
-  void on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes);
+  // A datagram from a transport (the ReceiveFn of every transport); `identity`: the DTLS peer's
+  // PSK identity or certificate CN, "" for other transports.
+  void on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes,
+                   std::string_view identity = {});
   // Clean stop: ends the sessions, disconnects upstream (bounded by shutdown_timeout), closes its
   // handles, then calls `done` on the loop. Transports are closed by their owner.
   void stop(std::function<void()> done);
@@ -193,7 +199,8 @@ class Runtime {
 
   uv_loop_t* loop_;
   RuntimeOptions options_;
-  std::array<transport::Transport*, 2> transports_{};
+  std::array<transport::Transport*, transport::kKindCount> transports_{};
+  std::string_view identity_;  // of the datagram on_datagram() is handling
   Mailbox mailbox_;
   // Aggregating mode only. Declared before everything holding session upstreams: they point at it.
   std::unique_ptr<Aggregator> aggregator_;
@@ -249,7 +256,7 @@ namespace gw {
 // Sensors by state and transport, for STATUS= lines and status topics.
 struct SessionCounts {
   std::size_t connecting = 0, active = 0, asleep = 0, awake = 0;
-  std::size_t udp = 0, ble = 0;
+  std::size_t udp = 0, ble = 0, dtls = 0;
   std::size_t total() const noexcept { return connecting + active + asleep + awake; }
 };
 // Read-only views of the runtime for the service parts (main, notify, status).

@@ -84,8 +84,8 @@ std::string StatusPublisher::status_json() const {
   return std::string("{\"online\": true, \"sensors\": {\"active\": ") + num(n.active) +
          ", \"asleep\": " + num(n.asleep) + ", \"awake\": " + num(n.awake) +
          ", \"connecting\": " + num(n.connecting) + "}, \"by_transport\": {\"udp\": " + num(n.udp) +
-         ", \"ble\": " + num(n.ble) + "}, \"messages\": {\"in\": " + num(c.datagrams) +
-         ", \"out\": " + num(c.datagrams_out) +
+         ", \"ble\": " + num(n.ble) + ", \"dtls\": " + num(n.dtls) +
+         "}, \"messages\": {\"in\": " + num(c.datagrams) + ", \"out\": " + num(c.datagrams_out) +
          "}, \"drops\": {\"qos_m1\": " + num(c.qos_m1_dropped) +
          ", \"unknown_sender\": " + num(c.unknown_sender) +
          ", \"encode_error\": " + num(c.encode_errors) +
@@ -94,10 +94,12 @@ std::string StatusPublisher::status_json() const {
          "}, \"refused\": {\"client_id\": " + num(c.refused_client_id) +
          ", \"network\": " + num(c.refused_network) +
          ", \"max_sessions\": " + num(c.refused_max_sessions) +
+         ", \"identity\": " + num(c.refused_identity) +
          "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +
          "}, \"malformed\": " + num(c.malformed) +
          ", \"sessions_created\": " + num(c.sessions_created) +
-         ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) + "}";
+         ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) +
+         (extra_ ? extra_() : std::string()) + "}";
 }
 
 void StatusPublisher::tick() {
@@ -112,12 +114,15 @@ void StatusPublisher::tick() {
     if (const auto it = links.find(s.address); it != links.end())
       radio = ", \"rssi\": " + std::to_string(it->second.rssi) +
               ", \"mtu\": " + std::to_string(it->second.mtu);
-    ServiceHooks::publish(
-        runtime_, prefix_ + "/sensors/" + s.client_id,
-        std::string("{\"state\": \"") + to_string(s.state) + "\", \"transport\": \"" +
-            (s.transport == transport::Kind::Ble ? "ble" : "udp") + "\", \"address\": " +
-            quoted(s.address) + last_seen_fields(s.last_seen, steady_now, wall_now) + radio + "}",
-        true);
+    ServiceHooks::publish(runtime_, prefix_ + "/sensors/" + s.client_id,
+                          std::string("{\"state\": \"") + to_string(s.state) +
+                              "\", \"transport\": \"" +
+                              (s.transport == transport::Kind::Ble    ? "ble"
+                               : s.transport == transport::Kind::Dtls ? "dtls"
+                                                                      : "udp") +
+                              "\", \"address\": " + quoted(s.address) +
+                              last_seen_fields(s.last_seen, steady_now, wall_now) + radio + "}",
+                          true);
   }
   // Sessions that ended: an empty retained message removes their topic.
   for (const auto& id : published_)

@@ -36,6 +36,8 @@ class StatusPublisher {
   };
   using LinkInfoFn = std::function<std::map<std::string, LinkInfo>()>;
   void set_link_info(LinkInfoFn fn) { link_info_ = std::move(fn); }
+  // More members for the status JSON (`, "name": {...}`), e.g. the DTLS counters.
+  void set_extra(std::function<std::string()> fn) { extra_ = std::move(fn); }
 
  private:
   void tick();
@@ -48,6 +50,7 @@ class StatusPublisher {
   std::set<std::string> published_;  // ClientIds with a retained sensor topic
   bool closed_ = false;
   LinkInfoFn link_info_;
+  std::function<std::string()> extra_;
 };
 
 }  // namespace gw
