@@ -252,10 +252,10 @@ void read_udp(Reader& r, const toml::table& t, Config& c) {
 
 void read_dtls(Reader& r, const toml::table& t, Config& c) {
   auto& d = c.dtls;
-  r.reject_unknown(
-      t, "dtls",
-      {"enabled", "listen", "psk_file", "cert_file", "key_file", "ca_file", "require_certificate",
-       "identity_must_match_client_id", "max_handshakes", "max_peers", "idle_timeout_s"});
+  r.reject_unknown(t, "dtls",
+                   {"enabled", "listen", "psk_file", "cert_file", "key_file", "ca_file",
+                    "require_certificate", "identity_must_match_client_id", "max_handshakes",
+                    "max_peers", "idle_timeout_s", "handshake_timeout_s"});
   r.boolean(t, "dtls", "enabled", d.enabled);
   r.strings(t, "dtls", "listen", d.listen);
   r.string(t, "dtls", "psk_file", d.psk_file);
@@ -267,6 +267,7 @@ void read_dtls(Reader& r, const toml::table& t, Config& c) {
   r.integer(t, "dtls", "max_handshakes", d.max_handshakes, 1, 100000);
   r.integer(t, "dtls", "max_peers", d.max_peers, 1, 10000000);
   r.integer(t, "dtls", "idle_timeout_s", d.idle_timeout_s, 0, 30LL * 86400);
+  r.integer(t, "dtls", "handshake_timeout_s", d.handshake_timeout_s, 1, 600);
   for (const auto& a : d.listen)
     if (!transport::parse_udp_address(a))
       r.error("dtls.listen", "bad address \"" + a + "\" (expected 1.2.3.4:port or [v6]:port)");

@@ -63,9 +63,10 @@ struct DtlsSection {
   std::string ca_file;
   bool require_certificate = false;
   bool identity_must_match_client_id = true;
-  std::uint64_t max_handshakes = 256;   // peers between cookie and Finished
-  std::uint64_t max_peers = 10000;      // established DTLS peers
-  std::uint32_t idle_timeout_s = 3600;  // an established peer silent this long is forgotten
+  std::uint64_t max_handshakes = 256;      // peers between cookie and Finished
+  std::uint64_t max_peers = 10000;         // established DTLS peers
+  std::uint32_t idle_timeout_s = 3600;     // an established peer silent this long is forgotten
+  std::uint32_t handshake_timeout_s = 30;  // a handshake not done by then is dropped
 };
 
 struct ProtocolSection {

@@ -24,6 +24,7 @@ std::string DtlsService::start(const Config& config) {
   o.max_handshakes = static_cast<std::size_t>(d.max_handshakes);
   o.max_peers = static_cast<std::size_t>(d.max_peers);
   o.idle_timeout = std::chrono::seconds(d.idle_timeout_s);
+  o.handshake_timeout = std::chrono::seconds(d.handshake_timeout_s);
   runtime_.add_transport(*transport_);
   std::string error = transport_->start(o, d.psk_keys);
   if (!error.empty()) return error;
