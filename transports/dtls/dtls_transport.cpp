@@ -10,18 +10,19 @@
 #include <unordered_set>
 #include <utility>
 
-#include "transports/dtls/datagram_bio.hpp"
+#include "transports/dtls/dtls_internal.hpp"
 #include "transports/log/limited_log.hpp"
 #include "transports/udp/udp_transport.hpp"
 
 namespace transport {
+
+using dtls_detail::openssl_error;
 
 namespace {
 
 constexpr std::size_t kMaxDatagram = 64 * 1024;
 // DTLS record payload limit: leaves room for IPv6 and UDP headers in a 1280-byte path.
 constexpr long kRecordMtu = 1200;
-constexpr std::uint64_t kCookieRotationSweeps = 60;  // sweeps are 1 s apart
 
 // Record layer (RFC 6347 §4.1): type(1) version(2) epoch(2) sequence(6) length(2).
 constexpr std::size_t kRecordHeader = 13;
@@ -35,18 +36,6 @@ bool is_client_hello(std::span<const std::uint8_t> b) {
   return b.size() > kRecordHeader && b[0] == 22 && b[3] == 0 && b[4] == 0 && b[kRecordHeader] == 1;
 }
 
-std::string openssl_error() {
-  const unsigned long e = ERR_peek_last_error();
-  std::string text = "unknown error";
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    text = buf;
-  }
-  ERR_clear_error();
-  return text;
-}
-
 PeerAddress from_sockaddr(const sockaddr* sa, std::uint8_t endpoint) {
   PeerAddress p;
   p.kind = Kind::Dtls;
@@ -55,14 +44,6 @@ PeerAddress from_sockaddr(const sockaddr* sa, std::uint8_t endpoint) {
   p.size = static_cast<std::uint8_t>(len);
   std::memcpy(p.raw.data(), sa, len);
   return p;
-}
-
-// The bytes a cookie is bound to: which socket, and the source address and port.
-std::span<const std::uint8_t> cookie_input(const PeerAddress& a,
-                                           std::array<std::uint8_t, 29>& buf) {
-  buf[0] = a.endpoint;
-  std::memcpy(buf.data() + 1, a.raw.data(), a.size);
-  return {buf.data(), std::size_t{1} + a.size};
 }
 
 std::string common_name(X509* cert) {
@@ -74,10 +55,6 @@ std::string common_name(X509* cert) {
                      static_cast<std::size_t>(ASN1_STRING_length(s)));
 }
 
-struct SslDeleter {
-  void operator()(SSL* s) const noexcept { SSL_free(s); }
-};
-
 // A send that could not complete at once owns its bytes until libuv is done with them.
 struct SendRequest {
   uv_udp_send_t req{};
@@ -87,115 +64,10 @@ struct SendRequest {
 
 }  // namespace
 
-struct DtlsTransport::Peer {
-  PeerAddress address;
-  Socket* socket = nullptr;
-  DatagramLink link;
-  std::unique_ptr<SSL, SslDeleter> ssl;
-  bool established = false;
-  std::string identity;
-  std::uint64_t started_ms = 0;
-  std::uint64_t last_ms = 0;
-};
-
-struct DtlsTransport::Socket {
-  uv_udp_t handle{};
-  DtlsTransport* owner = nullptr;
-  std::uint8_t index = 0;
-  int family = AF_INET;
-  bool open = false;
-  std::vector<std::uint8_t> buffer;
-  // The SSL object DTLSv1_listen runs on: it answers ClientHellos without a cookie and becomes
-  // the peer's own once one arrives with a valid cookie (then a new one takes its place).
-  std::unique_ptr<Peer> listener;
-  BIO_ADDR* client = nullptr;
-  ~Socket() { BIO_ADDR_free(client); }
-};
-
-void DtlsTransport::SslCtxDeleter::operator()(SSL_CTX* c) const noexcept {
-  SSL_CTX_free(c);
-}
-
 DtlsTransport::DtlsTransport(uv_loop_t* loop, ReceiveFn on_receive)
     : loop_(loop), on_receive_(std::move(on_receive)) {}
 
 DtlsTransport::~DtlsTransport() = default;
-
-DtlsTransport* DtlsTransport::from_ssl(SSL* ssl) {
-  return static_cast<DtlsTransport*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-}
-
-int DtlsTransport::generate_cookie(SSL* ssl, unsigned char* cookie, unsigned int* len) {
-  DatagramLink* link = datagram_bio_link(SSL_get_rbio(ssl));
-  if (link == nullptr) return 0;
-  DtlsTransport* self = from_ssl(ssl);
-  std::array<std::uint8_t, 29> buf{};
-  const auto c = self->cookies_.make(cookie_input(static_cast<Peer*>(link->owner)->address, buf));
-  std::memcpy(cookie, c.data(), c.size());
-  *len = static_cast<unsigned int>(c.size());
-  ++self->counters_.hello_verify;
-  return 1;
-}
-
-int DtlsTransport::verify_cookie(SSL* ssl, const unsigned char* cookie, unsigned int len) {
-  DatagramLink* link = datagram_bio_link(SSL_get_rbio(ssl));
-  if (link == nullptr) return 0;
-  std::array<std::uint8_t, 29> buf{};
-  return from_ssl(ssl)->cookies_.verify(cookie_input(static_cast<Peer*>(link->owner)->address, buf),
-                                        {cookie, len})
-             ? 1
-             : 0;
-}
-
-unsigned int DtlsTransport::psk_server(SSL* ssl, const char* identity, unsigned char* psk,
-                                       unsigned int max_len) {
-  DtlsTransport* self = from_ssl(ssl);
-  if (identity == nullptr || !self->keys_) return 0;
-  const auto it = self->keys_->find(std::string_view(identity));
-  if (it == self->keys_->end() || it->second.size() > max_len) {
-    util::log_limited("dtls unknown identity", spdlog::level::warn,
-                      "dtls: unknown PSK identity \"{}\"", identity);
-    return 0;
-  }
-  std::memcpy(psk, it->second.data(), it->second.size());
-  return static_cast<unsigned int>(it->second.size());
-}
-
-std::string DtlsTransport::make_context(const DtlsOptions& o) {
-  ctx_.reset(SSL_CTX_new(DTLS_server_method()));
-  SSL_CTX* c = ctx_.get();
-  if (c == nullptr) return "dtls: " + openssl_error();
-  SSL_CTX_set_min_proto_version(c, DTLS1_2_VERSION);
-  SSL_CTX_set_app_data(c, this);
-  SSL_CTX_set_cookie_generate_cb(c, &DtlsTransport::generate_cookie);
-  SSL_CTX_set_cookie_verify_cb(c, &DtlsTransport::verify_cookie);
-  SSL_CTX_set_psk_server_callback(c, &DtlsTransport::psk_server);
-  // No session cache: memory stays bounded by max_peers.
-  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
-  // A certificate is required of every client: PSK-only suites cannot give one.
-  if (o.require_certificate && SSL_CTX_set_cipher_list(c, "DEFAULT:!PSK") != 1)
-    return "dtls: " + openssl_error();
-  if (!o.cert_file.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(c, o.cert_file.c_str()) != 1)
-      return "dtls.cert_file " + o.cert_file + ": " + openssl_error();
-    if (SSL_CTX_use_PrivateKey_file(c, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-      return "dtls.key_file " + o.key_file + ": " + openssl_error();
-    if (SSL_CTX_check_private_key(c) != 1)
-      return "dtls.key_file: does not match dtls.cert_file: " + openssl_error();
-  }
-  int mode = SSL_VERIFY_NONE;
-  if (!o.ca_file.empty()) {
-    if (SSL_CTX_load_verify_locations(c, o.ca_file.c_str(), nullptr) != 1)
-      return "dtls.ca_file " + o.ca_file + ": " + openssl_error();
-    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(o.ca_file.c_str()))
-      SSL_CTX_set_client_CA_list(c, names);
-    mode = SSL_VERIFY_PEER;
-  }
-  if (o.require_certificate) mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-  SSL_CTX_set_verify(c, mode, nullptr);
-  return {};
-}
 
 std::unique_ptr<DtlsTransport::Peer> DtlsTransport::new_peer(Socket& s) {
   auto p = std::make_unique<Peer>();
@@ -529,68 +401,6 @@ void DtlsTransport::send_raw(Socket& s, const PeerAddress& to,
     return;
   }
   static_cast<void>(req.release());  // the send callback takes it back
-}
-
-void DtlsTransport::arm_retransmit() {
-  if (!timers_open_) return;
-  std::optional<std::uint64_t> soonest;
-  for (const auto& [addr, p] : peers_) {
-    if (p->established) continue;
-    timeval tv{};
-    if (DTLSv1_get_timeout(p->ssl.get(), &tv) != 1) continue;
-    const auto ms = static_cast<std::uint64_t>(tv.tv_sec) * 1000u +
-                    static_cast<std::uint64_t>(tv.tv_usec) / 1000u;
-    soonest = std::min(soonest.value_or(ms), ms);
-  }
-  if (!soonest) {
-    uv_timer_stop(&retransmit_timer_);
-    return;
-  }
-  uv_timer_start(
-      &retransmit_timer_,
-      [](uv_timer_t* t) { static_cast<DtlsTransport*>(t->data)->on_retransmit(); }, *soonest, 0);
-}
-
-void DtlsTransport::on_retransmit() {
-  std::vector<PeerAddress> due;
-  for (const auto& [addr, p] : peers_) {
-    if (p->established) continue;
-    timeval tv{};
-    if (DTLSv1_get_timeout(p->ssl.get(), &tv) == 1 && tv.tv_sec == 0 && tv.tv_usec < 1000)
-      due.push_back(addr);
-  }
-  for (const auto& addr : due) {
-    auto it = peers_.find(addr);
-    if (it == peers_.end()) continue;
-    // Resends the last flight (doubling the timeout); fails after too many.
-    if (DTLSv1_handle_timeout(it->second->ssl.get()) < 0) {
-      ++counters_.handshakes_timed_out;
-      fail(*it->second, "no answer to the retransmitted flight");
-    }
-    ERR_clear_error();
-  }
-  arm_retransmit();
-}
-
-void DtlsTransport::sweep() {
-  if (++sweeps_ % kCookieRotationSweeps == 0) cookies_.rotate();
-  const std::uint64_t now = uv_now(loop_);
-  const auto handshake_ms = static_cast<std::uint64_t>(options_.handshake_timeout.count()) * 1000u;
-  const auto idle_ms = static_cast<std::uint64_t>(options_.idle_timeout.count()) * 1000u;
-  std::vector<PeerAddress> stale;
-  for (const auto& [addr, p] : peers_) {
-    if (!p->established && now - p->started_ms > handshake_ms) {
-      ++counters_.handshakes_timed_out;
-      ++counters_.handshakes_failed;
-      stale.push_back(addr);
-    } else if (p->established && idle_ms != 0 && now - p->last_ms > idle_ms) {
-      ++counters_.idle_expired;
-      SSL_shutdown(p->ssl.get());  // close_notify: the sensor handshakes afresh
-      ERR_clear_error();
-      stale.push_back(addr);
-    }
-  }
-  for (const auto& addr : stale) erase(addr);
 }
 
 std::vector<std::string> DtlsTransport::local_addresses() const {
