@@ -341,3 +341,26 @@ def test_field_tools_round_trip_over_dtls(broker, psk_gateway, cleanup):
     r = subprocess.run([tool("pub")] + bad + ["-t", "tools/dtls/up", "-m", "x"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "DTLS handshake" in r.stderr, r.stderr
+
+
+def test_client_hello_from_an_established_address_does_not_end_its_session(psk_gateway, cleanup):
+    # Through a relay the gateway sees one address; a ClientHello without a cookie injected from
+    # that address (as a spoofer would) gets a HelloVerifyRequest and leaves the session alone.
+    hvr_after = []
+
+    def drop(direction, data):
+        # The answers to the injected ClientHellos: kept from s_client, which we did not drive.
+        if direction == "down" and is_handshake(data, 3) and hvr_after:
+            return True
+        return False
+    relay = DroppingRelay(psk_gateway.dtls_port, drop)
+    cleanup.append(relay)
+    s = dtls_sensor(cleanup, psk_link(psk_gateway, "sensor-1", port=relay.port), "victim")
+    s.connect("sensor-1")
+    tid = s.register("dtls/victim")
+    hvr_after.append(True)
+    for _ in range(3):
+        relay.up.sendto(client_hello(os.urandom(32)), relay.gw)
+    time.sleep(0.3)
+    s.publish(tid, b"still here", qos=1)
+    assert sum(1 for d, data in relay.dropped if d == "down") == 3, "each got a HelloVerifyRequest"

@@ -206,8 +206,9 @@ void DtlsTransport::datagram(Socket& s, const PeerAddress& from,
   if (auto it = peers_.find(from); it != peers_.end()) {
     Peer& p = *it->second;
     if (p.established && is_client_hello(bytes)) {
-      // The sensor restarted and handshakes afresh from the same address and port.
-      erase(from);
+      // The sensor restarted and handshakes afresh from the same address and port. Its session
+      // is replaced only once the new ClientHello returns a valid cookie: a spoofed ClientHello
+      // cannot end it.
       hello(s, from, bytes);
       return;
     }
@@ -229,7 +230,8 @@ void DtlsTransport::datagram(Socket& s, const PeerAddress& from,
 }
 
 void DtlsTransport::hello(Socket& s, const PeerAddress& from, std::span<const std::uint8_t> bytes) {
-  if (peers_.size() - handshaking_ >= options_.max_peers) {
+  const bool replaces = peers_.contains(from);
+  if (!replaces && peers_.size() - handshaking_ >= options_.max_peers) {
     ++counters_.peer_cap;
     util::log_limited("dtls peer cap", spdlog::level::warn,
                       "dtls: ClientHello from {} dropped: {} peers (max_peers)", to_string(from),
@@ -269,6 +271,7 @@ void DtlsTransport::hello(Socket& s, const PeerAddress& from, std::span<const st
   p->started_ms = now;
   p->last_ms = now;
   Peer& ref = *p;
+  if (replaces) erase(from);
   peers_[from] = std::move(p);
   ++handshaking_;
   progress(ref);
