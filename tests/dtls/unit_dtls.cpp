@@ -4,12 +4,19 @@
 #include <doctest/doctest.h>
 #include <openssl/bio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
 
 #include <cstring>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "gateway/config.hpp"
 #include "gateway/peer_identity.hpp"
 #include "transports/dtls/cookie.hpp"
 #include "transports/dtls/datagram_bio.hpp"
@@ -113,4 +120,57 @@ TEST_CASE("identity: DTLS peers must use their identity as ClientId; plain UDP c
   CHECK(gw::identity_refusal(udp, "", "s1", false, &dtls).empty());
   CHECK(gw::identity_refusal(udp, "", "s1", true, &udp).empty());
   CHECK(to_string(dtls) == "dtls:127.0.0.1:5000");
+}
+
+namespace {
+bool has_error(const gw::ConfigResult& r, const std::string& text) {
+  return std::any_of(r.errors.begin(), r.errors.end(),
+                     [&](const std::string& e) { return e.find(text) != std::string::npos; });
+}
+}  // namespace
+
+TEST_CASE("config [dtls]: defaults, every key checked, files only when enabled") {
+  auto r = gw::parse_config("");
+  REQUIRE(r.ok());
+  CHECK_FALSE(r.config.dtls.enabled);
+  CHECK(r.config.dtls.listen == std::vector<std::string>{"0.0.0.0:8883", "[::]:8883"});
+  CHECK(r.config.dtls.psk_file == "/etc/mqttsn-gateway/psk");
+  CHECK(r.config.dtls.identity_must_match_client_id);
+  CHECK(r.config.dtls.max_handshakes == 256);
+  // Disabled: the missing default psk_file is not an error.
+  CHECK(gw::parse_config("[dtls]\nenabled = false\n").ok());
+  auto bad = gw::parse_config(
+      "[dtls]\nenabled = true\nlisten = [\"nowhere\"]\npsk_file = \"/nonexistent/psk\"\n"
+      "cert_file = \"/nonexistent/cert\"\nrequire_certificate = true\nmax_peers = 0\nfoo = 1\n");
+  CHECK(has_error(bad, "dtls.listen: bad address"));
+  CHECK(has_error(bad, "dtls.psk_file: /nonexistent/psk: cannot read"));
+  CHECK(has_error(bad, "dtls.cert_file: cannot read"));
+  CHECK(has_error(bad, "dtls.key_file: give both"));
+  CHECK(has_error(bad, "dtls.require_certificate: needs dtls.ca_file"));
+  CHECK(has_error(bad, "dtls.max_peers"));
+  CHECK(has_error(bad, "dtls.foo: unknown key"));
+  CHECK(has_error(gw::parse_config("[dtls]\nenabled = true\npsk_file = \"\"\n"),
+                  "neither psk_file nor cert_file"));
+  // Only DTLS is a transport too.
+  CHECK_FALSE(has_error(gw::parse_config("[udp]\nenabled = false\n[dtls]\nenabled = true\n"),
+                        "no transport enabled"));
+}
+
+TEST_CASE("config [dtls]: the PSK file is read, and refused when everyone may read it") {
+  char path[] = "/tmp/dtls-unit-psk.XXXXXX";
+  const int fd = mkstemp(path);
+  REQUIRE(fd >= 0);
+  close(fd);
+  std::ofstream(path) << "s1:0011\n";
+  const std::string toml = std::string("[dtls]\nenabled = true\npsk_file = \"") + path + "\"\n";
+  chmod(path, 0600);
+  auto ok = gw::parse_config(toml);
+  REQUIRE(ok.ok());
+  CHECK(ok.config.dtls.psk_keys.at("s1") == std::vector<std::uint8_t>{0x00, 0x11});
+  chmod(path, 0644);
+  CHECK(has_error(gw::parse_config(toml), "readable by everyone"));
+  std::ofstream(path) << "s1:xyz\n";
+  chmod(path, 0600);
+  CHECK(has_error(gw::parse_config(toml), "line 1:"));
+  std::remove(path);
 }
