@@ -67,30 +67,30 @@ DtlsClient::DtlsClient(int fd, const DtlsClientOptions& o, const std::string& pe
     key_ = parse_hex(o.psk_hex);
   }
   if (o.cert.empty() != o.key.empty()) throw ToolError("--cert and --key go together");
-  ctx_ = SSL_CTX_new(DTLS_client_method());
-  if (ctx_ == nullptr) throw ToolError("DTLS: " + openssl_error());
-  SSL_CTX_set_min_proto_version(ctx_, DTLS1_2_VERSION);
-  if (!key_.empty()) SSL_CTX_set_psk_client_callback(ctx_, &DtlsClient::psk_client);
+  ctx_.reset(SSL_CTX_new(DTLS_client_method()));
+  if (!ctx_) throw ToolError("DTLS: " + openssl_error());
+  SSL_CTX_set_min_proto_version(ctx_.get(), DTLS1_2_VERSION);
+  if (!key_.empty()) SSL_CTX_set_psk_client_callback(ctx_.get(), &DtlsClient::psk_client);
   // PSK without a certificate: offer only PSK suites, so a gateway that also has a certificate
   // cannot pick a certificate suite this client has no identity for.
-  if (!key_.empty() && o.cert.empty() && SSL_CTX_set_cipher_list(ctx_, "PSK") != 1)
+  if (!key_.empty() && o.cert.empty() && SSL_CTX_set_cipher_list(ctx_.get(), "PSK") != 1)
     throw ToolError("DTLS: " + openssl_error());
   if (!o.cafile.empty()) {
-    if (SSL_CTX_load_verify_locations(ctx_, o.cafile.c_str(), nullptr) != 1)
+    if (SSL_CTX_load_verify_locations(ctx_.get(), o.cafile.c_str(), nullptr) != 1)
       throw ToolError("--cafile " + o.cafile + ": " + openssl_error());
-    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
   }
   if (!o.cert.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(ctx_, o.cert.c_str()) != 1)
+    if (SSL_CTX_use_certificate_chain_file(ctx_.get(), o.cert.c_str()) != 1)
       throw ToolError("--cert " + o.cert + ": " + openssl_error());
-    if (SSL_CTX_use_PrivateKey_file(ctx_, o.key.c_str(), SSL_FILETYPE_PEM) != 1)
+    if (SSL_CTX_use_PrivateKey_file(ctx_.get(), o.key.c_str(), SSL_FILETYPE_PEM) != 1)
       throw ToolError("--key " + o.key + ": " + openssl_error());
   }
-  ssl_ = SSL_new(ctx_);
-  BIO* bio = ssl_ != nullptr ? BIO_new_dgram(fd_, BIO_NOCLOSE) : nullptr;
+  ssl_.reset(SSL_new(ctx_.get()));
+  BIO* bio = ssl_ ? BIO_new_dgram(fd_, BIO_NOCLOSE) : nullptr;
   if (bio == nullptr) throw ToolError("DTLS: " + openssl_error());
-  SSL_set_bio(ssl_, bio, bio);
-  SSL_set_app_data(ssl_, this);
+  SSL_set_bio(ssl_.get(), bio, bio);
+  SSL_set_app_data(ssl_.get(), this);
   // The socket is connected: the BIO sends with send() to the peer it learns here.
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
@@ -112,9 +112,9 @@ DtlsClient::DtlsClient(int fd, const DtlsClientOptions& o, const std::string& pe
   }
   fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) | O_NONBLOCK);
   for (;;) {
-    const int rc = SSL_connect(ssl_);
+    const int rc = SSL_connect(ssl_.get());
     if (rc == 1) return;
-    const int err = SSL_get_error(ssl_, rc);
+    const int err = SSL_get_error(ssl_.get(), rc);
     if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
       throw ToolError("DTLS handshake with " + peer_ + " failed: " + openssl_error());
     if (!wait(deadline) && Clock::now() >= deadline)
@@ -122,12 +122,16 @@ DtlsClient::DtlsClient(int fd, const DtlsClientOptions& o, const std::string& pe
   }
 }
 
+void DtlsClient::CtxFree::operator()(SSL_CTX* c) const noexcept {
+  SSL_CTX_free(c);
+}
+void DtlsClient::SslFree::operator()(SSL* s) const noexcept {
+  SSL_free(s);
+}
+
 DtlsClient::~DtlsClient() {
-  if (ssl_ != nullptr) {
-    SSL_shutdown(ssl_);  // close_notify: the gateway forgets this peer at once
-    SSL_free(ssl_);
-  }
-  SSL_CTX_free(ctx_);
+  if (ssl_ && SSL_is_init_finished(ssl_.get()))
+    SSL_shutdown(ssl_.get());  // close_notify: the gateway forgets this peer at once
   ERR_clear_error();
 }
 
@@ -136,7 +140,7 @@ bool DtlsClient::wait(Clock::time_point deadline) {
   if (left <= 0) return false;
   timeval tv{};
   bool timer = false;
-  if (DTLSv1_get_timeout(ssl_, &tv) == 1) {
+  if (DTLSv1_get_timeout(ssl_.get(), &tv) == 1) {
     const long long t = static_cast<long long>(tv.tv_sec) * 1000 + tv.tv_usec / 1000;
     if (t < left) {
       left = t;
@@ -146,24 +150,24 @@ bool DtlsClient::wait(Clock::time_point deadline) {
   pollfd p{fd_, POLLIN, 0};
   const int ready = poll(&p, 1, static_cast<int>(left));
   if (ready < 0) return false;  // EINTR: the caller checks for a stop signal
-  if (ready == 0 && timer) DTLSv1_handle_timeout(ssl_);  // resends our last flight
+  if (ready == 0 && timer) DTLSv1_handle_timeout(ssl_.get());  // resends our last flight
   return true;
 }
 
 void DtlsClient::write(std::span<const std::uint8_t> frame) {
-  const int n = SSL_write(ssl_, frame.data(), static_cast<int>(frame.size()));
+  const int n = SSL_write(ssl_.get(), frame.data(), static_cast<int>(frame.size()));
   if (n <= 0) throw ToolError("cannot send to gateway " + peer_ + " over DTLS: " + openssl_error());
 }
 
 std::optional<std::vector<std::uint8_t>> DtlsClient::read(Clock::time_point deadline) {
   std::vector<std::uint8_t> buf(16384);
   for (;;) {
-    const int n = SSL_read(ssl_, buf.data(), static_cast<int>(buf.size()));
+    const int n = SSL_read(ssl_.get(), buf.data(), static_cast<int>(buf.size()));
     if (n > 0) {
       buf.resize(static_cast<std::size_t>(n));
       return buf;
     }
-    const int err = SSL_get_error(ssl_, n);
+    const int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_ZERO_RETURN)
       throw ToolError("gateway " + peer_ + " closed the DTLS session");
     if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)

@@ -54,8 +54,15 @@ class DtlsClient {
   std::string peer_;
   std::string identity_;
   std::vector<std::uint8_t> key_;
-  SSL_CTX* ctx_ = nullptr;
-  SSL* ssl_ = nullptr;
+  struct CtxFree {
+    void operator()(SSL_CTX* c) const noexcept;
+  };
+  struct SslFree {
+    void operator()(SSL* s) const noexcept;
+  };
+  // Owned from the first line of the constructor, so a failed handshake (thrown) frees them.
+  std::unique_ptr<SSL_CTX, CtxFree> ctx_;
+  std::unique_ptr<SSL, SslFree> ssl_;
 };
 
 }  // namespace mqttsn::tools
