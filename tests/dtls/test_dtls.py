@@ -364,3 +364,43 @@ def test_client_hello_from_an_established_address_does_not_end_its_session(psk_g
     time.sleep(0.3)
     s.publish(tid, b"still here", qos=1)
     assert sum(1 for d, data in relay.dropped if d == "down") == 3, "each got a HelloVerifyRequest"
+
+
+def test_peer_and_handshake_caps_drop_and_count(broker, tmp_path, start_gateway, cleanup):
+    gw = start_gateway({"psk_file": write_psk_file(str(tmp_path)), "max_peers": 1,
+                        "max_handshakes": 1, "handshake_timeout_s": 3})
+    # A handshake that never finishes: everything after the cookie answer is lost on the way back.
+    seen_hvr = []
+
+    def drop(direction, data):
+        if direction == "down" and is_handshake(data, 3) and not seen_hvr:
+            seen_hvr.append(True)
+            return False
+        return direction == "down"
+    relay = DroppingRelay(gw.dtls_port, drop)
+    cleanup.append(relay)
+    stuck = psk_link(gw, "sensor-2", port=relay.port)
+    cleanup.append(stuck)
+    assert wait_until(lambda: seen_hvr, 5)
+    time.sleep(0.5)
+    # The one handshake slot is taken (the stuck client keeps proving its address and retrying).
+    probe = psk_link(gw, "sensor-1")
+    cleanup.append(probe)
+    probe.send(sn.connect("sensor-1"))
+    assert probe.recv(2) is None
+    probe.close()
+    stuck.close()
+    relay.close()
+    time.sleep(3 + 1.5)  # handshake_timeout_s, and the sweep
+    s = dtls_sensor(cleanup, psk_link(gw, "sensor-1"), "patient")
+    s.connect("sensor-1")
+    # The one peer slot is taken: a second sensor is dropped.
+    other = psk_link(gw, "sensor-2")
+    cleanup.append(other)
+    other.send(sn.connect("sensor-2"))
+    assert other.recv(3) is None
+    status = StatusWatch(broker)
+    cleanup.append(status)
+    st = status.wait(lambda j: j["dtls"]["handshake_cap"] >= 1 and j["dtls"]["peer_cap"] >= 1)
+    assert st["dtls"]["handshake_cap"] >= 1 and st["dtls"]["peer_cap"] >= 1, st
+    assert st["dtls"]["handshakes_failed"] >= 1 and st["dtls"]["peers"] == 1, st
