@@ -55,6 +55,18 @@ std::string buffer_drops(const BufferBudget& b) {
   return out;
 }
 
+const char* transport_name(transport::Kind k) {
+  switch (k) {
+    case transport::Kind::Ble:
+      return "ble";
+    case transport::Kind::Dtls:
+      return "dtls";
+    case transport::Kind::Udp:
+      break;
+  }
+  return "udp";
+}
+
 }  // namespace
 
 StatusPublisher::StatusPublisher(uv_loop_t* loop, Runtime& runtime, std::string prefix,
@@ -116,10 +128,7 @@ void StatusPublisher::tick() {
               ", \"mtu\": " + std::to_string(it->second.mtu);
     ServiceHooks::publish(runtime_, prefix_ + "/sensors/" + s.client_id,
                           std::string("{\"state\": \"") + to_string(s.state) +
-                              "\", \"transport\": \"" +
-                              (s.transport == transport::Kind::Ble    ? "ble"
-                               : s.transport == transport::Kind::Dtls ? "dtls"
-                                                                      : "udp") +
+                              "\", \"transport\": \"" + transport_name(s.transport) +
                               "\", \"address\": " + quoted(s.address) +
                               last_seen_fields(s.last_seen, steady_now, wall_now) + radio + "}",
                           true);
