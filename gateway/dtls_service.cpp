@@ -2,7 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unordered_set>
+
 namespace gw {
+
+namespace {
+constexpr std::uint64_t kExpiryPeriodMs = 10'000;
+// A peer without a session is kept this long after its last record (its CONNECT may be on the way).
+constexpr std::uint64_t kSessionlessGraceMs = 60'000;
+}  // namespace
 
 std::string DtlsService::start(const Config& config) {
   const DtlsSection& d = config.dtls;
@@ -26,6 +34,12 @@ std::string DtlsService::start(const Config& config) {
   o.idle_timeout = std::chrono::seconds(d.idle_timeout_s);
   o.handshake_timeout = std::chrono::seconds(d.handshake_timeout_s);
   runtime_.add_transport(*transport_);
+  uv_timer_init(loop_, &expiry_timer_);
+  expiry_timer_.data = this;
+  timer_open_ = true;
+  uv_timer_start(
+      &expiry_timer_, [](uv_timer_t* t) { static_cast<DtlsService*>(t->data)->expire_ended(); },
+      kExpiryPeriodMs, kExpiryPeriodMs);
   std::string error = transport_->start(o, d.psk_keys);
   if (!error.empty()) return error;
   for (const auto& a : transport_->local_addresses())
@@ -43,7 +57,25 @@ void DtlsService::reload(const Config& fresh) {
 }
 
 void DtlsService::close() {
+  if (timer_open_) {
+    timer_open_ = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&expiry_timer_), nullptr);
+  }
   if (transport_) transport_->close();
+}
+
+// A DTLS peer lives as long as its MQTT-SN session: once the session has ended (DISCONNECT, lost,
+// taken over) and the peer has been silent for a while, the DTLS state goes too. Sleeping
+// sensors keep theirs (their session lives on); dtls.idle_timeout_s stays the upper bound.
+void DtlsService::expire_ended() {
+  std::unordered_set<std::string> live;
+  for (const SensorView& s : ServiceHooks::sensors(runtime_))
+    if (s.transport == transport::Kind::Dtls)
+      live.insert(s.address.substr(0, s.address.find(' ')));  // without " node ..."
+  const std::size_t n = transport_->expire(
+      std::chrono::milliseconds(kSessionlessGraceMs),
+      [&](const transport::PeerAddress& a) { return !live.contains(transport::to_string(a)); });
+  if (n > 0) spdlog::debug("dtls: {} peers forgotten with their ended sessions", n);
 }
 
 std::string DtlsService::status_json() const {
@@ -58,7 +90,8 @@ std::string DtlsService::status_json() const {
          ", \"hello_verify\": " + n(c.hello_verify) + ", \"not_dtls\": " + n(c.not_dtls) +
          ", \"handshake_cap\": " + n(c.handshake_cap) + ", \"peer_cap\": " + n(c.peer_cap) +
          ", \"not_admitted\": " + n(c.not_admitted) + ", \"bad_records\": " + n(c.bad_records) +
-         ", \"idle_expired\": " + n(c.idle_expired) + "}";
+         ", \"idle_expired\": " + n(c.idle_expired) + ", \"session_ended\": " + n(c.session_ended) +
+         "}";
 }
 
 }  // namespace gw

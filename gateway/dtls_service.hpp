@@ -23,7 +23,7 @@ class DtlsService {
   std::string start(const Config& config);
   // SIGHUP: the PSK keys read from psk_file (new handshakes use them) and [admission] networks.
   void reload(const Config& fresh);
-  void close();
+  void close();  // the transport and the timer are closed once the loop has run their callbacks
   // `, "dtls": {...}` for the status JSON; "" when DTLS is off.
   std::string status_json() const;
   const transport::DtlsTransport* transport() const noexcept { return transport_.get(); }
@@ -31,7 +31,12 @@ class DtlsService {
  private:
   uv_loop_t* loop_;
   Runtime& runtime_;
+  void expire_ended();
+
   std::unique_ptr<transport::DtlsTransport> transport_;
+  // Forgets DTLS peers whose MQTT-SN session has ended (see expire_ended()).
+  uv_timer_t expiry_timer_{};
+  bool timer_open_ = false;
   Admission admission_;
 };
 

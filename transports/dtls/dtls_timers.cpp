@@ -73,4 +73,20 @@ void DtlsTransport::sweep() {
   for (const auto& addr : stale) erase(addr);
 }
 
+std::size_t DtlsTransport::expire(std::chrono::milliseconds idle,
+                                  const std::function<bool(const PeerAddress&)>& drop) {
+  const std::uint64_t now = uv_now(loop_);
+  const auto idle_ms = static_cast<std::uint64_t>(idle.count());
+  std::vector<PeerAddress> gone;
+  for (const auto& [addr, p] : peers_)
+    if (p->established && now - p->last_ms >= idle_ms && drop(addr)) gone.push_back(addr);
+  for (const auto& addr : gone) {
+    SSL_shutdown(peers_.at(addr)->ssl.get());
+    ERR_clear_error();
+    erase(addr);
+  }
+  counters_.session_ended += gone.size();
+  return gone.size();
+}
+
 }  // namespace transport

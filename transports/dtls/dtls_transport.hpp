@@ -54,6 +54,7 @@ struct DtlsCounters {
   std::uint64_t not_admitted = 0;   // source not allowed (admission hook)
   std::uint64_t bad_records = 0;    // did not decrypt or authenticate
   std::uint64_t idle_expired = 0;
+  std::uint64_t session_ended = 0;   // forgotten with their session (expire())
   std::uint64_t closed_by_peer = 0;  // close_notify or fatal alert
   std::uint64_t send_errors = 0;
   std::uint64_t receive_errors = 0;
@@ -87,6 +88,10 @@ class DtlsTransport final : public Transport {
   const DtlsCounters& counters() const noexcept { return counters_; }
   std::size_t peers() const noexcept { return peers_.size() - handshaking_; }
   std::size_t handshaking() const noexcept { return handshaking_; }
+  // Forgets (close_notify) the established peers silent for at least `idle` for which `drop`
+  // says so, e.g. those whose session above has ended. Returns how many.
+  std::size_t expire(std::chrono::milliseconds idle,
+                     const std::function<bool(const PeerAddress&)>& drop);
 
  private:
   struct Socket;
