@@ -361,6 +361,15 @@ void read_status(Reader& r, const toml::table& t, Config& c) {
   r.integer(t, "status", "interval_s", c.status.interval_s, 1, 86400);
 }
 
+// [metrics]: the HTTP endpoint's TCP address (same syntax as udp.listen).
+void read_metrics(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "metrics", {"listen"});
+  r.string(t, "metrics", "listen", c.metrics.listen);
+  if (!c.metrics.listen.empty() && !transport::parse_udp_address(c.metrics.listen))
+    r.error("metrics.listen",
+            "bad address \"" + c.metrics.listen + "\" (expected 1.2.3.4:port or [v6]:port)");
+}
+
 }  // namespace
 
 bool valid_log_level(std::string_view level) noexcept {
@@ -382,9 +391,9 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
     return result;
   }
   Reader r(result.errors);
-  r.reject_unknown(
-      root, "",
-      {"gateway", "broker", "udp", "topics", "protocol", "ble", "status", "admission", "state"});
+  r.reject_unknown(root, "",
+                   {"gateway", "broker", "udp", "topics", "protocol", "ble", "status", "admission",
+                    "state", "metrics"});
   Config& c = result.config;
   if (const auto* t = r.table(root, "", "gateway")) read_gateway(r, *t, c);
   if (const auto* t = r.table(root, "", "broker")) read_broker(r, *t, c);
@@ -395,6 +404,7 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
   if (const auto* t = r.table(root, "", "status")) read_status(r, *t, c);
   if (const auto* t = r.table(root, "", "admission")) read_admission(r, *t, c);
   if (const auto* t = r.table(root, "", "state")) read_state(r, *t, c);
+  if (const auto* t = r.table(root, "", "metrics")) read_metrics(r, *t, c);
   if (!c.udp.enabled && !c.ble.enabled) r.error("udp.enabled", "no transport enabled (udp, ble)");
   return result;
 }

@@ -98,6 +98,11 @@ struct StateSection {
   std::string path;
 };
 
+// [metrics]: Prometheus /metrics over HTTP on the loop. "" = off; "127.0.0.1:9883", "[::1]:9883".
+struct MetricsSection {
+  std::string listen;
+};
+
 struct Config {
   GatewaySection gateway;
   BrokerSection broker;
@@ -108,6 +113,7 @@ struct Config {
   StatusSection status;
   AdmissionSection admission;
   StateSection state;
+  MetricsSection metrics;
 };
 
 // Result of parsing: the config, or every error found ("protocol.retry_count: expected integer").

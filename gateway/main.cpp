@@ -12,6 +12,8 @@
 
 #include "gateway/config.hpp"
 #include "gateway/log.hpp"
+#include "gateway/metrics/gateway_metrics.hpp"
+#include "gateway/metrics/http_server.hpp"
 #include "gateway/notify.hpp"
 #include "gateway/reload.hpp"
 #include "gateway/runtime.hpp"
@@ -97,6 +99,7 @@ struct App {
   uv_timer_t log_timer{};  // reports suppressed log lines once their window is over
   gw::Notifier notifier;
   std::unique_ptr<gw::StatusPublisher> status;
+  std::unique_ptr<gw::metrics::HttpServer> metrics;  // [metrics] listen
   // What SIGHUP compares against and edits.
   gw::Config config;
   std::string config_path;
@@ -127,6 +130,28 @@ struct App {
            std::to_string(n.asleep) + " asleep, " + std::to_string(n.awake) + " awake, " +
            std::to_string(n.connecting) + " connecting; broker " +
            (runtime.broker_reachable() ? "connected" : "unreachable");
+  }
+
+  // [metrics] listen: /metrics on this loop, read from the same figures as the status topic.
+  std::string start_metrics() {
+    const double started =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    metrics = std::make_unique<gw::metrics::HttpServer>(loop, [this, started] {
+      gw::metrics::Extras x{MQTTSN_GATEWAY_VERSION, started, std::nullopt, std::nullopt};
+      if (config.udp.enabled) x.udp = udp.counters();
+#ifdef MQTTSN_WITH_BLE
+      if (ble) {
+        std::uint64_t up = 0;
+        for (const auto& d : ble->devices()) up += d.connected && d.mtu > 0 ? 1 : 0;
+        x.ble_links.emplace();
+        (*x.ble_links)[config.ble.adapter.empty() ? "default" : config.ble.adapter] = up;
+      }
+#endif
+      return gw::metrics::render(runtime, x);
+    });
+    std::string error = metrics->start(config.metrics.listen);
+    if (error.empty()) spdlog::info("metrics on http://{}/metrics", config.metrics.listen);
+    return error;
   }
 
   void reload() {
@@ -178,6 +203,7 @@ struct App {
     notifier.stopping();
     notifier.close();
     if (status) status->stop();  // before the runtime disconnects the gateway client
+    if (metrics) metrics->close();
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sighup)))
       uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&log_timer)))
@@ -305,6 +331,7 @@ int main(int argc, char** argv) {
       error = "ble.enabled: this gateway was built without BLE support (sdbus-c++ not found)";
 #endif
     }
+    if (error.empty() && !config.metrics.listen.empty()) error = app.start_metrics();
     if (error.empty()) error = app.runtime.start();
     if (!error.empty()) {
       spdlog::error("{}", error);

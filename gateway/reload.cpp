@@ -88,6 +88,7 @@ ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) 
   if (o.udp.enabled != n.udp.enabled) p.ignored.push_back("udp.enabled");
   if (o.ble.enabled != n.ble.enabled) p.ignored.push_back("ble.enabled");
   if (o.state.path != n.state.path) p.ignored.push_back("state.path");
+  if (o.metrics.listen != n.metrics.listen) p.ignored.push_back("metrics.listen");
   return p;
 }
 

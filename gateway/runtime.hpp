@@ -85,6 +85,12 @@ struct RuntimeCounters {
   std::uint64_t rate_limited = 0;          // dropped before decoding
   std::uint64_t store_writes = 0;          // state store transactions
   std::uint64_t store_errors = 0;          // ... that failed (logged)
+  // Broker links: the sensors' own (transparent mode) and the gateway's shared client.
+  std::uint64_t upstream_connects = 0;
+  std::uint64_t upstream_connect_failures = 0;
+  std::uint64_t upstream_losses = 0;
+  std::uint64_t broker_connects = 0;
+  std::uint64_t broker_losses = 0;
 };
 
 // Where a sensor is reached: its transport address, plus the wireless node id when it sits behind
