@@ -98,8 +98,8 @@ std::string render(const Runtime& r, const Extras& x) {
   drops(e, c, b);
   gauge(e, "mqttsn_gateway_buffered_messages",
         "Broker messages buffered for sensors (asleep or not acknowledged yet).", b.messages());
-  gauge(e, "mqttsn_gateway_buffered_bytes", "Payload bytes of the buffered broker messages.",
-        b.bytes());
+  gauge(e, "mqttsn_gateway_buffered_bytes",
+        "Bytes (topic and payload) of the buffered broker messages.", b.bytes());
   links(e, r, c);
   counter(e, "mqttsn_gateway_store_writes_total", "State store transactions.", c.store_writes);
   counter(e, "mqttsn_gateway_store_errors_total", "State store transactions that failed.",
