@@ -17,7 +17,7 @@ packages=(
   # CI: clang build with sanitizers, libFuzzer, formatting
   clang-14 libclang-rt-14-dev clang-format-14
   # packages (scripts/package.sh) and their checks; promtool for the /metrics tests
-  dpkg-dev fakeroot lintian prometheus
+  dpkg-dev fakeroot lintian file prometheus
 )
 
 missing=()

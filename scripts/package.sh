@@ -28,7 +28,8 @@ if [ ! -f "$build/build.ninja" ]; then
   CFLAGS="$(flags CFLAGS) $(flags CPPFLAGS)" CXXFLAGS="$(flags CXXFLAGS) $(flags CPPFLAGS)" \
     LDFLAGS="$(flags LDFLAGS)" meson setup "$build" "${setup[@]}" -Dtests=disabled >/dev/null
 else
-  meson configure "$build" --prefix=/usr >/dev/null  # a reused build: install under /usr
+  # A reused build: install under /usr (meson picks /etc for sysconfdir only at setup time).
+  meson configure "$build" --prefix=/usr --sysconfdir=/etc --localstatedir=/var >/dev/null
 fi
 # Only what gets installed (a reused build dir may have the tests configured too).
 targets=$(meson introspect "$build" --targets | /usr/bin/python3 -c '
