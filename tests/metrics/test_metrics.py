@@ -309,3 +309,28 @@ def test_check_config_validates_metrics_listen(tmp_path):
     r = subprocess.run([gateway_exe(), "--check-config", "--config", str(good)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
+
+
+def test_broker_outage_shows_in_link_metrics(broker, tmp_path):
+    gw = metrics_gateway(broker, tmp_path, gw_id=25)
+    gw.start()
+    try:
+        s = Sensor(gw)
+        s.connect("outage-sensor")
+
+        def m():
+            return parse(scrape(gw.metrics_port))
+        assert wait_until(lambda: v(m(), "mqttsn_gateway_broker_up") == 1, 10)
+        assert v(m(), "mqttsn_gateway_broker_connects_total") == 1
+        broker.stop()
+        assert wait_until(lambda: v(m(), "mqttsn_gateway_broker_up") == 0, 15)
+        after = m()
+        assert v(after, "mqttsn_gateway_broker_losses_total") == 1
+        if gw.mode == "transparent":  # the sensor's own connection went down with the broker
+            assert wait_until(lambda: v(m(), "mqttsn_gateway_upstream_losses_total") == 1, 10)
+        broker.start()
+        assert wait_until(lambda: v(m(), "mqttsn_gateway_broker_up") == 1, 30)
+        assert v(m(), "mqttsn_gateway_broker_connects_total") == 2
+        s.close()
+    finally:
+        gw.stop()
