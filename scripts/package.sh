@@ -32,13 +32,13 @@ else
   meson configure "$build" --prefix=/usr --sysconfdir=/etc --localstatedir=/var >/dev/null
 fi
 # Only what gets installed (a reused build dir may have the tests configured too).
-targets=$(meson introspect "$build" --targets | /usr/bin/python3 -c '
+mapfile -t targets < <(meson introspect "$build" --targets | /usr/bin/python3 -c '
 import json, os, sys
 build = sys.argv[1]
 for t in json.load(sys.stdin):
     if t["installed"]:
-        print(" ".join(os.path.relpath(f, os.path.abspath(build)) for f in t["filename"]))' "$build")
-ninja -C "$build" -j"$(nproc)" $targets >/dev/null
+        print("\n".join(os.path.relpath(f, os.path.abspath(build)) for f in t["filename"]))' "$build")
+ninja -C "$build" -j"$(nproc)" "${targets[@]}" >/dev/null
 
 version=$(meson introspect "$build" --projectinfo | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 work=$(mktemp -d)
@@ -46,7 +46,7 @@ trap 'rm -rf "$work"' EXIT
 root=$work/root
 meson install -C "$build" --destdir "$root" --no-rebuild >/dev/null
 # Stripped the way dh_strip does (no debug symbols, .comment or .note sections in the package).
-strip=strip
+strip="strip"
 [ "$arch" = "$(dpkg --print-architecture)" ] || strip=aarch64-linux-gnu-strip
 for f in "$root"/usr/bin/*; do
   "$strip" --remove-section=.comment --remove-section=.note --strip-unneeded "$f"
@@ -69,8 +69,8 @@ find "$root/etc" "$root/usr/share" "$root/usr/lib" -type f -exec chmod 0644 {} +
 # Depends from the ELF files' libraries. dpkg-shlibdeps wants a debian/control around it.
 mkdir -p "$work/src/debian"
 printf 'Source: mqttsn-gateway\n\nPackage: mqttsn-gateway\nArchitecture: any\n' >"$work/src/debian/control"
-elves=$(find "$root/usr/bin" -type f)
-depends=$(cd "$work/src" && DEB_HOST_ARCH=$arch dpkg-shlibdeps -O -T/dev/null --warnings=1 $elves \
+mapfile -t elves < <(find "$root/usr/bin" -type f)
+depends=$(cd "$work/src" && DEB_HOST_ARCH=$arch dpkg-shlibdeps -O -T/dev/null --warnings=1 "${elves[@]}" \
   | sed -n 's/^shlibs:Depends=//p')
 
 for s in postinst prerm postrm; do install -m 0755 "scripts/debian/$s" "$root/DEBIAN/$s"; done
