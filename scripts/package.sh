@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds dist/mqttsn-gateway_<version>_<arch>.deb from `meson install --destdir` (no debian/
 # folder: the package's metadata and maintainer scripts are in scripts/debian/).
-# Usage: bash scripts/package.sh [amd64|arm64] [BUILD_DIR]     (Debian 12, as root for deps)
+# Usage: bash scripts/package.sh [amd64|arm64] [BUILD_DIR]   (Debian 12; root when deps are missing)
 #   amd64 (default: this machine) builds natively; arm64 cross-builds with scripts/cross-aarch64.ini
 #   (docs/cross-build.md). BUILD_DIR (default build-pkg-<arch>) may be an existing build, e.g. the
 #   CI's arm64 one: it is switched to --prefix=/usr. DIST=dir puts the .deb elsewhere.
@@ -12,9 +12,9 @@ build=${2:-build-pkg-$arch}
 dist=${DIST:-dist}
 case "$arch" in amd64 | arm64) ;; *) echo "package: arch must be amd64 or arm64" >&2; exit 2 ;; esac
 
-for tool in dpkg-shlibdeps dpkg-deb fakeroot; do
-  command -v "$tool" >/dev/null || { echo "package: $tool missing (bash scripts/deps.sh)" >&2; exit 1; }
-done
+# What the build and the packaging need (apt only when something is missing).
+bash scripts/deps.sh
+[ "$arch" = "$(dpkg --print-architecture)" ] || bash scripts/cross-deps.sh
 
 # Debian's compiler and linker flags (hardening: fortify, stack protector, relro, bindnow, PIE).
 export DEB_BUILD_MAINT_OPTIONS=hardening=+all
