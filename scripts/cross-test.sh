@@ -9,6 +9,7 @@ bash scripts/cross-deps.sh
 
 [ -f "$build/build.ninja" ] || meson setup --cross-file scripts/cross-aarch64.ini "$build" >/dev/null
 ninja -C "$build" -j"$(nproc)" gateway/mqttsn-gateway tests/codec/codec_tests \
-  tests/session/session_tests tests/runtime/runtime_tests
+  tests/session/session_tests tests/runtime/runtime_tests tests/routing/routing_tests
 file "$build/gateway/mqttsn-gateway" | grep -q 'ARM aarch64'
-meson test -C "$build" --no-rebuild --print-errorlogs codec_tests session_tests runtime_tests example_config
+meson test -C "$build" --no-rebuild --print-errorlogs codec_tests session_tests runtime_tests routing_tests \
+  example_config

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "gateway/runtime.hpp"
+#include "gateway/runtime/runtime.hpp"
 #include "transports/udp/udp_transport.hpp"
 
 namespace gw::metrics {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "gateway/config.hpp"
+#include "gateway/service/config.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "gateway/reload.hpp"
+#include "gateway/service/reload.hpp"
 
 namespace {
 
