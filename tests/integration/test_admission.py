@@ -1,4 +1,4 @@
-"""Admission control and resource caps (issue 8): ClientId and network allow-lists, the session
+"""Admission control and resource caps: ClientId and network allow-lists, the session
 cap, the per-source rate limit, buffer byte caps, SIGHUP reload of the allow-lists, and the
 refusal counters in the status topic."""
 import json
