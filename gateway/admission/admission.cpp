@@ -68,7 +68,7 @@ bool network_contains(const Network& n, const IpAddress& a) noexcept {
 }
 
 std::optional<IpAddress> ip_of(const transport::PeerAddress& p) noexcept {
-  if (p.kind != transport::Kind::Udp) return std::nullopt;
+  if (p.kind == transport::Kind::Ble) return std::nullopt;
   sockaddr_storage ss{};
   std::memcpy(&ss, p.raw.data(), std::min<std::size_t>(p.size, sizeof ss));
   IpAddress a{};
@@ -104,7 +104,7 @@ bool Admission::allows_client_id(std::string_view client_id) const noexcept {
 }
 
 bool Admission::allows_peer(const transport::PeerAddress& p) const noexcept {
-  if (networks_.empty() || p.kind != transport::Kind::Udp) return true;
+  if (networks_.empty() || p.kind == transport::Kind::Ble) return true;
   const auto ip = ip_of(p);
   if (!ip) return false;
   return std::any_of(networks_.begin(), networks_.end(),

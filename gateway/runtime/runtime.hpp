@@ -14,6 +14,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -64,6 +65,8 @@ struct RuntimeOptions {
   // shows as offline (set when status topics are on).
   std::optional<Will> gateway_will;
   AdmissionOptions admission;
+  // [dtls] identity_must_match_client_id (gateway/runtime/peer_identity.hpp).
+  bool identity_must_match_client_id = true;
   // SQLite file where sessions survive a restart (state_store.hpp); "" = not kept.
   std::string state_path;
   std::uint64_t state_max_bytes = 0;  // state.max_bytes; 0 = no limit
@@ -93,6 +96,7 @@ struct RuntimeCounters {
   std::uint64_t refused_client_id = 0;          // CONNACK 0x03
   std::uint64_t refused_network = 0;            // CONNACK 0x03
   std::uint64_t refused_max_sessions = 0;       // CONNACK 0x01
+  std::uint64_t refused_identity = 0;           // CONNACK 0x03: ClientId is not the DTLS identity
   std::uint64_t dropped_network = 0;            // other packets from outside the allowed networks
   std::uint64_t rate_limited = 0;               // dropped before decoding
   std::uint64_t store_writes = 0;               // state store transactions
@@ -104,6 +108,12 @@ struct RuntimeCounters {
   std::uint64_t qos0_no_upstream = 0;
   std::uint64_t upstream_refused = 0;
   std::uint64_t link_down = 0;
+  // Broker links: the sensors' own (transparent mode) and the gateway's shared client.
+  std::uint64_t upstream_connects = 0;
+  std::uint64_t upstream_connect_failures = 0;
+  std::uint64_t upstream_losses = 0;
+  std::uint64_t broker_connects = 0;
+  std::uint64_t broker_losses = 0;
 };
 
 // The runtime: the composition root of the parts under gateway/runtime/. Its methods live in one
@@ -124,8 +134,10 @@ class Runtime {
   void add_transport(transport::Transport& t);
   // Starts the timers and the shared upstream client. Returns an error text, empty on success.
   std::string start();
-  // A datagram from a transport (the ReceiveFn of every transport).
-  void on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes);
+  // A datagram from a transport (the ReceiveFn of every transport); `identity`: the DTLS peer's
+  // PSK identity or certificate CN, "" for other transports.
+  void on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes,
+                   std::string_view identity = {});
   // Clean stop: ends the sessions, disconnects upstream (bounded by shutdown_timeout), closes its
   // handles, then calls `done` on the loop. Transports are closed by their owner.
   void stop(std::function<void()> done);
@@ -153,6 +165,7 @@ class Runtime {
 
   // runtime_ingress.cpp
   void handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
+  void hint_peer_idle(Entry& e, bool idle);
   void handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   Entry& new_session(const SensorAddress& from, const std::string& client_id, TimePoint now);
   bool try_resume(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
@@ -194,7 +207,8 @@ class Runtime {
   RuntimeOptions options_;
   std::function<TimePoint()> now_;
   std::unique_ptr<UpstreamFactory> upstreams_;
-  std::array<transport::Transport*, 2> transports_{};
+  std::array<transport::Transport*, transport::kKindCount> transports_{};
+  std::string_view identity_;  // of the datagram on_datagram() is handling
   Mailbox mailbox_;
   // Aggregating mode only. Declared before everything holding session upstreams: they point at it.
   std::unique_ptr<Aggregator> aggregator_;
@@ -234,7 +248,7 @@ namespace gw {
 // Sensors by state and transport, for STATUS= lines and status topics.
 struct SessionCounts {
   std::size_t connecting = 0, active = 0, asleep = 0, awake = 0;
-  std::size_t udp = 0, ble = 0;
+  std::size_t udp = 0, ble = 0, dtls = 0;
   std::size_t total() const noexcept { return connecting + active + asleep + awake; }
 };
 // Read-only views of the runtime for the service parts (main, notify, status).

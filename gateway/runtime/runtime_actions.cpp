@@ -109,6 +109,7 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               if (e.upstream) pool_.retire(e.id, std::move(e.upstream));
             },
             [&](act::EndSession& a) {
+              hint_peer_idle(e, true);
               end_session(e, a.lost);
               ended = true;
             },
@@ -126,8 +127,18 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
     if (ended) return;  // `e` is gone; nothing after EndSession is carried out
   }
   static_cast<void>(now);
+  hint_peer_idle(e, e.session.state() == SessionState::Asleep ||
+                        e.session.state() == SessionState::Disconnected);
   note_changed(e);
   reschedule(e);
+}
+
+// A sleeping sensor needs no link: a link-based transport (BLE) may release it (docs/ble.md).
+void Runtime::hint_peer_idle(Entry& e, bool idle) {
+  if (idle == e.peer_idle || !e.address) return;
+  e.peer_idle = idle;
+  if (auto* t = transports_[static_cast<std::size_t>(e.address->peer.kind)])
+    t->set_peer_idle(e.address->peer, idle);
 }
 
 Result<std::unique_ptr<Upstream>> Runtime::open_upstream(const Entry& e,

@@ -113,15 +113,19 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
                       describe(*e), pf->link_down ? "shared link down" : "upstream not connected");
     return;
   }
-  if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&upstream_event))
+  if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&upstream_event)) {
+    ++counters_.upstream_connect_failures;
     util::log_limited("upstream connect failed", spdlog::level::warn,
                       "session {}: upstream connect failed: {}", describe(*e), f->reason);
-  else if (const auto* l = std::get_if<ev::UpstreamLost>(&upstream_event))
+  } else if (const auto* l = std::get_if<ev::UpstreamLost>(&upstream_event)) {
+    ++counters_.upstream_losses;
     util::log_limited("upstream lost", spdlog::level::warn, "session {}: upstream lost: {}",
                       describe(*e), l->reason);
-  else if (std::holds_alternative<ev::UpstreamConnected>(upstream_event))
+  } else if (std::holds_alternative<ev::UpstreamConnected>(upstream_event)) {
+    ++counters_.upstream_connects;
     util::log_limited("session event", spdlog::level::debug, "session {}: upstream connected",
                       describe(*e));
+  }
   if (std::holds_alternative<ev::UpstreamConnected>(upstream_event) ||
       std::holds_alternative<ev::UpstreamConnectFailed>(upstream_event))
     pool_.connect_finished(e->id);
@@ -143,6 +147,7 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
     return;
   }
   if (std::holds_alternative<ev::UpstreamConnected>(e)) {
+    ++counters_.broker_connects;
     broker_up_ = true;
     broker_down_logged_ = false;
     spdlog::info("broker {} reachable (gateway client {})", options_.upstream.uri,
@@ -158,6 +163,7 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
     broker_up_ = false;
     gateway_retry_timer_.start(static_cast<std::uint64_t>(kGatewayClientRetry.count()));
   } else if (const auto* l = std::get_if<ev::UpstreamLost>(&e)) {
+    ++counters_.broker_losses;
     broker_up_ = false;
     spdlog::warn("broker {} connection lost: {}", options_.upstream.uri, l->reason);
   }

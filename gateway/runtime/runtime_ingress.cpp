@@ -8,6 +8,7 @@
 
 #include "gateway/core/client_id.hpp"
 #include "gateway/core/unknown_sender.hpp"
+#include "gateway/runtime/peer_identity.hpp"
 #include "gateway/runtime/runtime.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
@@ -16,8 +17,10 @@
 
 namespace gw {
 
-void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes) {
+void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const std::uint8_t> bytes,
+                          std::string_view identity) {
   if (stopping_) return;
+  identity_ = identity;  // read while this datagram is handled; it does not outlive the call
   ++counters_.datagrams;
   const auto now = now_();
   if (!admit_datagram(from, now)) return;
@@ -76,7 +79,12 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
   if (const auto* ping = std::get_if<PingReq>(&msg); ping != nullptr && !ping->client_id.empty()) {
     // A sleeping sensor waking up: found by ClientId, its address may have changed (NAT).
     if ((e = table_.find_by_client_id(ping->client_id)) != nullptr) {
-      if (e->address != from) {
+      if (e->address != from && !identity_refusal(from.peer, identity_, ping->client_id,
+                                                  options_.identity_must_match_client_id,
+                                                  e->address ? &e->address->peer : nullptr)
+                                     .empty())
+        e = nullptr;  // answered as an unknown sender
+      if (e != nullptr && e->address != from) {
         util::log_limited("session takeover", spdlog::level::info,
                           "session {}: wakes up from new address {}", describe(*e),
                           address_text(from));
@@ -118,6 +126,14 @@ void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& m
     return;
   }
   Entry* e = table_.find_by_client_id(c.client_id);
+  if (auto why = identity_refusal(from.peer, identity_, c.client_id,
+                                  options_.identity_must_match_client_id,
+                                  e != nullptr && e->address ? &e->address->peer : nullptr);
+      !why.empty()) {
+    ++counters_.refused_identity;
+    refuse(from, c.client_id, mqttsn::ReturnCode::RejectedNotSupported, why);
+    return;
+  }
   // The cap is on sessions: a known ClientId reconnecting or taking over adds none.
   const auto cap = options_.admission.max_sessions;
   if (e == nullptr && cap != 0 && table_.size() >= cap) {

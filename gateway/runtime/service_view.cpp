@@ -26,6 +26,8 @@ SessionCounts ServiceHooks::session_counts(const Runtime& r) {
     }
     if (e->address && e->address->peer.kind == transport::Kind::Ble)
       ++c.ble;
+    else if (e->address && e->address->peer.kind == transport::Kind::Dtls)
+      ++c.dtls;
     else
       ++c.udp;
   }

@@ -28,6 +28,7 @@ struct SessionEntry {
   TimePoint parked_at{};               // when it was parked (parked entries only)
   TimePoint last_seen{};               // its last datagram (the loop's `now`: no extra clock read)
   std::uint64_t stored_revision = 0;   // the session revision last noted for the store
+  std::optional<bool> peer_idle;  // last hint given to its transport (Transport::set_peer_idle)
   SessionEntry(std::uint64_t i, SessionConfig c, TimePoint now)
       : id(i), session(std::move(c), now) {}
 };

@@ -250,6 +250,49 @@ void read_udp(Reader& r, const toml::table& t, Config& c) {
   if (c.udp.listen.size() > 255) r.error("udp.listen", "at most 255 addresses");
 }
 
+void read_dtls(Reader& r, const toml::table& t, Config& c) {
+  auto& d = c.dtls;
+  r.reject_unknown(t, "dtls",
+                   {"enabled", "listen", "psk_file", "cert_file", "key_file", "ca_file",
+                    "require_certificate", "identity_must_match_client_id", "max_handshakes",
+                    "max_peers", "idle_timeout_s", "handshake_timeout_s"});
+  r.boolean(t, "dtls", "enabled", d.enabled);
+  r.strings(t, "dtls", "listen", d.listen);
+  r.string(t, "dtls", "psk_file", d.psk_file);
+  r.string(t, "dtls", "cert_file", d.cert_file);
+  r.string(t, "dtls", "key_file", d.key_file);
+  r.string(t, "dtls", "ca_file", d.ca_file);
+  r.boolean(t, "dtls", "require_certificate", d.require_certificate);
+  r.boolean(t, "dtls", "identity_must_match_client_id", d.identity_must_match_client_id);
+  r.integer(t, "dtls", "max_handshakes", d.max_handshakes, 1, 100000);
+  r.integer(t, "dtls", "max_peers", d.max_peers, 1, 10000000);
+  r.integer(t, "dtls", "idle_timeout_s", d.idle_timeout_s, 0, 30LL * 86400);
+  r.integer(t, "dtls", "handshake_timeout_s", d.handshake_timeout_s, 1, 600);
+  for (const auto& a : d.listen)
+    if (!transport::parse_udp_address(a))
+      r.error("dtls.listen", "bad address \"" + a + "\" (expected 1.2.3.4:port or [v6]:port)");
+  if (d.listen.empty() || d.listen.size() > 255) r.error("dtls.listen", "1 to 255 addresses");
+  if (!d.enabled) return;  // files are checked only when they will be used
+  if (!d.psk_file.empty()) {
+    auto keys = transport::psk_file_read(d.psk_file);
+    if (auto* e = std::get_if<std::string>(&keys))
+      r.error("dtls.psk_file", *e);
+    else
+      d.psk_keys = std::move(std::get<transport::PskKeys>(keys));
+  }
+  check_readable(r, "dtls.cert_file", d.cert_file, false);
+  check_readable(r, "dtls.key_file", d.key_file, false);
+  check_readable(r, "dtls.ca_file", d.ca_file, false);
+  if (d.cert_file.empty() != d.key_file.empty())
+    r.error("dtls.key_file", "give both dtls.cert_file and dtls.key_file, or neither");
+  if (d.require_certificate && d.ca_file.empty())
+    r.error("dtls.require_certificate", "needs dtls.ca_file (the CA client certificates chain to)");
+  if (d.psk_file.empty() && d.cert_file.empty())
+    r.error("dtls.psk_file", "neither psk_file nor cert_file: no client could connect");
+  if (!d.ca_file.empty() && d.cert_file.empty())
+    r.error("dtls.cert_file", "client certificates (dtls.ca_file) need a server certificate");
+}
+
 void read_topics(Reader& r, const toml::table& t, Config& c) {
   r.reject_unknown(t, "topics", {"predefined"});
   const toml::table* p = r.table(t, "topics", "predefined");
@@ -334,10 +377,13 @@ void read_admission(Reader& r, const toml::table& t, Config& c) {
 
 void read_ble(Reader& r, const toml::table& t, Config& c) {
   r.reject_unknown(t, "ble",
-                   {"enabled", "adapter", "allow", "service_uuid", "rx_uuid", "tx_uuid", "rssi_min",
-                    "passkeys"});
+                   {"enabled", "adapter", "adapters", "max_connections", "idle_disconnect_s",
+                    "allow", "service_uuid", "rx_uuid", "tx_uuid", "rssi_min", "passkeys"});
   r.boolean(t, "ble", "enabled", c.ble.enabled);
   r.string(t, "ble", "adapter", c.ble.adapter);
+  r.strings(t, "ble", "adapters", c.ble.adapters);
+  r.integer(t, "ble", "max_connections", c.ble.max_connections, 1, 64);
+  r.integer(t, "ble", "idle_disconnect_s", c.ble.idle_disconnect_s, 0, 86400);
   r.strings(t, "ble", "allow", c.ble.allow);
   r.string(t, "ble", "service_uuid", c.ble.service_uuid);
   r.string(t, "ble", "rx_uuid", c.ble.rx_uuid);
@@ -373,6 +419,15 @@ void read_status(Reader& r, const toml::table& t, Config& c) {
   r.integer(t, "status", "interval_s", c.status.interval_s, 1, 86400);
 }
 
+// [metrics]: the HTTP endpoint's TCP address (same syntax as udp.listen).
+void read_metrics(Reader& r, const toml::table& t, Config& c) {
+  r.reject_unknown(t, "metrics", {"listen"});
+  r.string(t, "metrics", "listen", c.metrics.listen);
+  if (!c.metrics.listen.empty() && !transport::parse_udp_address(c.metrics.listen))
+    r.error("metrics.listen",
+            "bad address \"" + c.metrics.listen + "\" (expected 1.2.3.4:port or [v6]:port)");
+}
+
 }  // namespace
 
 bool valid_log_level(std::string_view level) noexcept {
@@ -394,20 +449,23 @@ ConfigResult parse_config(std::string_view toml_text, std::string_view source_na
     return result;
   }
   Reader r(result.errors);
-  r.reject_unknown(
-      root, "",
-      {"gateway", "broker", "udp", "topics", "protocol", "ble", "status", "admission", "state"});
+  r.reject_unknown(root, "",
+                   {"gateway", "broker", "udp", "dtls", "topics", "protocol", "ble", "status",
+                    "admission", "state", "metrics"});
   Config& c = result.config;
   if (const auto* t = r.table(root, "", "gateway")) read_gateway(r, *t, c);
   if (const auto* t = r.table(root, "", "broker")) read_broker(r, *t, c);
   if (const auto* t = r.table(root, "", "udp")) read_udp(r, *t, c);
+  if (const auto* t = r.table(root, "", "dtls")) read_dtls(r, *t, c);
   if (const auto* t = r.table(root, "", "topics")) read_topics(r, *t, c);
   if (const auto* t = r.table(root, "", "protocol")) read_protocol(r, *t, c);
   if (const auto* t = r.table(root, "", "ble")) read_ble(r, *t, c);
   if (const auto* t = r.table(root, "", "status")) read_status(r, *t, c);
   if (const auto* t = r.table(root, "", "admission")) read_admission(r, *t, c);
   if (const auto* t = r.table(root, "", "state")) read_state(r, *t, c);
-  if (!c.udp.enabled && !c.ble.enabled) r.error("udp.enabled", "no transport enabled (udp, ble)");
+  if (const auto* t = r.table(root, "", "metrics")) read_metrics(r, *t, c);
+  if (!c.udp.enabled && !c.ble.enabled && !c.dtls.enabled)
+    r.error("udp.enabled", "no transport enabled (udp, dtls, ble)");
   return result;
 }
 

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "transports/dtls/psk_file.hpp"
+
 namespace gw {
 
 struct GatewaySection {
@@ -50,6 +52,23 @@ struct UdpSection {
   std::vector<std::string> advertise_to;
 };
 
+// [dtls]: DTLS 1.2 listeners for UDP sensors (transports/dtls/), next to or instead of [udp].
+struct DtlsSection {
+  bool enabled = false;
+  std::vector<std::string> listen{"0.0.0.0:8883", "[::]:8883"};
+  std::string psk_file = "/etc/mqttsn-gateway/psk";  // "" = no PSK (certificates only)
+  transport::PskKeys psk_keys;                       // read from psk_file at load
+  std::string cert_file;
+  std::string key_file;
+  std::string ca_file;
+  bool require_certificate = false;
+  bool identity_must_match_client_id = true;
+  std::uint64_t max_handshakes = 256;      // peers between cookie and Finished
+  std::uint64_t max_peers = 10000;         // established DTLS peers
+  std::uint32_t idle_timeout_s = 3600;     // an established peer silent this long is forgotten
+  std::uint32_t handshake_timeout_s = 30;  // a handshake not done by then is dropped
+};
+
 struct ProtocolSection {
   std::uint32_t retry_interval_ms = 10000;   // Tretry
   std::uint32_t retry_count = 3;             // Nretry
@@ -84,8 +103,11 @@ struct AdmissionSection {
 
 struct BleSection {
   bool enabled = false;
-  std::string adapter;             // "" = the first adapter found
-  std::vector<std::string> allow;  // identity addresses allowed to connect
+  std::string adapter;                   // "" = the first adapter found
+  std::vector<std::string> adapters;     // several adapters ("hci0", "hci1"); empty = `adapter`
+  std::uint32_t max_connections = 5;     // GATT links at once per adapter
+  std::uint32_t idle_disconnect_s = 30;  // an asleep sensor's link is released; 0 = never
+  std::vector<std::string> allow;        // identity addresses allowed to connect
   std::string service_uuid = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
   std::string rx_uuid = "6e400002-b5a3-f393-e0a9-e50e24dcca9e";
   std::string tx_uuid = "6e400003-b5a3-f393-e0a9-e50e24dcca9e";
@@ -108,16 +130,23 @@ struct StateSection {
       0;  // the file grows no further (writes fail as on a full disk); 0 = no limit
 };
 
+// [metrics]: Prometheus /metrics over HTTP on the loop. "" = off; "127.0.0.1:9883", "[::1]:9883".
+struct MetricsSection {
+  std::string listen;
+};
+
 struct Config {
   GatewaySection gateway;
   BrokerSection broker;
   UdpSection udp;
+  DtlsSection dtls;
   std::map<std::uint16_t, std::string> predefined_topics;  // [topics.predefined]
   ProtocolSection protocol;
   BleSection ble;
   StatusSection status;
   AdmissionSection admission;
   StateSection state;
+  MetricsSection metrics;
 };
 
 // Result of parsing: the config, or every error found ("protocol.retry_count: expected integer").

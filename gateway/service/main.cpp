@@ -10,8 +10,11 @@
 #include <memory>
 #include <string>
 
+#include "gateway/metrics/gateway_metrics.hpp"
+#include "gateway/metrics/http_server.hpp"
 #include "gateway/runtime/runtime.hpp"
 #include "gateway/service/config.hpp"
+#include "gateway/service/dtls_service.hpp"
 #include "gateway/service/log.hpp"
 #include "gateway/service/notify.hpp"
 #include "gateway/service/reload.hpp"
@@ -19,6 +22,7 @@
 #include "transports/log/limited_log.hpp"
 #include "transports/udp/udp_transport.hpp"
 #ifdef MQTTSN_WITH_BLE
+#include "gateway/service/ble_status.hpp"
 #include "transports/ble/ble_transport.hpp"
 #endif
 
@@ -89,6 +93,7 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.state_path = state_path(c);
   o.state_max_bytes = c.state.max_bytes;
   apply_sensor_caps(c, o);
+  o.identity_must_match_client_id = c.dtls.identity_must_match_client_id;
   if (c.status.enabled) {
     const std::string offline = "{\"online\": false}";
     o.gateway_will =
@@ -102,6 +107,7 @@ struct App {
   uv_loop_t* loop;
   gw::Runtime runtime;
   transport::UdpTransport udp;
+  gw::DtlsService dtls;
 #ifdef MQTTSN_WITH_BLE
   std::unique_ptr<transport::BleTransport> ble;
 #endif
@@ -111,6 +117,7 @@ struct App {
   uv_timer_t log_timer{};  // reports suppressed log lines once their window is over
   gw::Notifier notifier;
   std::unique_ptr<gw::StatusPublisher> status;
+  std::unique_ptr<gw::metrics::HttpServer> metrics;  // [metrics] listen
   // What SIGHUP compares against and edits.
   gw::Config config;
   std::string config_path;
@@ -131,6 +138,7 @@ struct App {
                                                                            : spdlog::level::info,
                           "{}", text);
             }),
+        dtls(l, runtime),
         notifier(l, [this] { return status_line(); }),
         config(std::move(c)),
         predefined(std::move(p)) {}
@@ -141,6 +149,27 @@ struct App {
            std::to_string(n.asleep) + " asleep, " + std::to_string(n.awake) + " awake, " +
            std::to_string(n.connecting) + " connecting; broker " +
            (runtime.broker_reachable() ? "connected" : "unreachable");
+  }
+
+  // [metrics] listen: /metrics on this loop, read from the same figures as the status topic.
+  std::string start_metrics() {
+    const double started =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    metrics = std::make_unique<gw::metrics::HttpServer>(loop, [this, started] {
+      gw::metrics::Extras x{MQTTSN_GATEWAY_VERSION, started, std::nullopt, std::nullopt};
+      if (config.udp.enabled) x.udp = udp.counters();
+#ifdef MQTTSN_WITH_BLE
+      if (ble) {
+        x.ble.emplace();
+        for (const auto& a : ble->adapters())
+          (*x.ble)[a.name] = {a.links, a.max_connections, a.refused, a.released};
+      }
+#endif
+      return gw::metrics::render(runtime, x);
+    });
+    std::string error = metrics->start(config.metrics.listen);
+    if (error.empty()) spdlog::info("metrics on http://{}/metrics", config.metrics.listen);
+    return error;
   }
 
   void reload() {
@@ -165,6 +194,7 @@ struct App {
     if (!ble_error.empty())
       spdlog::error("reload: {}; the old [ble] allow stays in force", ble_error);
     runtime.set_admission(admission_options(fresh.config));
+    dtls.reload(fresh.config);
     const auto& p = fresh.config.protocol;
     runtime.set_buffer_limits(static_cast<std::size_t>(p.max_buffered_per_client),
                               static_cast<std::size_t>(p.max_buffered_bytes_per_client),
@@ -192,11 +222,13 @@ struct App {
     notifier.stopping();
     notifier.close();
     if (status) status->stop();  // before the runtime disconnects the gateway client
+    if (metrics) metrics->close();
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&sighup)))
       uv_close(reinterpret_cast<uv_handle_t*>(&sighup), nullptr);
     if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&log_timer)))
       uv_close(reinterpret_cast<uv_handle_t*>(&log_timer), nullptr);
     udp.close();
+    dtls.close();
 #ifdef MQTTSN_WITH_BLE
     if (ble) ble->stop([] {});
 #endif
@@ -289,10 +321,14 @@ int main(int argc, char** argv) {
       if (error.empty())
         for (const auto& a : app.udp.local_addresses()) spdlog::info("listening on udp {}", a);
     }
+    if (error.empty()) error = app.dtls.start(config);
     if (error.empty() && config.ble.enabled) {
 #ifdef MQTTSN_WITH_BLE
       transport::BleConfig ble;
       ble.adapter = config.ble.adapter;
+      ble.adapters = config.ble.adapters;
+      ble.max_connections = config.ble.max_connections;
+      ble.idle_disconnect = std::chrono::seconds(config.ble.idle_disconnect_s);
       ble.allow = config.ble.allow;
       ble.service_uuid = config.ble.service_uuid;
       ble.rx_uuid = config.ble.rx_uuid;
@@ -319,6 +355,7 @@ int main(int argc, char** argv) {
       error = "ble.enabled: this gateway was built without BLE support (sdbus-c++ not found)";
 #endif
     }
+    if (error.empty() && !config.metrics.listen.empty()) error = app.start_metrics();
     if (error.empty()) error = app.runtime.start();
     if (!error.empty()) {
       spdlog::error("{}", error);
@@ -338,11 +375,14 @@ int main(int argc, char** argv) {
           app.status->set_link_info([&app] {
             std::map<std::string, gw::StatusPublisher::LinkInfo> out;
             for (const auto& d : app.ble->devices())
-              out["ble:" + d.address] = gw::StatusPublisher::LinkInfo{d.rssi, d.mtu};
+              out["ble:" + d.address] = gw::StatusPublisher::LinkInfo{d.rssi, d.mtu, d.adapter};
             return out;
           });
+          app.status->set_ble_summary(
+              [&app] { return gw::ble_adapters_json(app.ble->adapters()); });
         }
 #endif
+        app.status->set_extra([&app] { return app.dtls.status_json(); });
         app.status->start();
         spdlog::info("status topics under {}/ every {} s", prefix, config.status.interval_s);
       }

@@ -88,6 +88,17 @@ ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) 
   if (o.udp.enabled != n.udp.enabled) p.ignored.push_back("udp.enabled");
   if (o.ble.enabled != n.ble.enabled) p.ignored.push_back("ble.enabled");
   if (o.state.path != n.state.path) p.ignored.push_back("state.path");
+  // [dtls]: only the PSK file's contents are reloaded (gateway/service/dtls_service.hpp).
+  const auto& od = o.dtls;
+  const auto& nd = n.dtls;
+  if (od.enabled != nd.enabled) p.ignored.push_back("dtls.enabled");
+  if (od.listen != nd.listen) p.ignored.push_back("dtls.listen");
+  if (od.cert_file != nd.cert_file || od.key_file != nd.key_file || od.ca_file != nd.ca_file ||
+      od.require_certificate != nd.require_certificate)
+    p.ignored.push_back("dtls certificates");
+  if (od.identity_must_match_client_id != nd.identity_must_match_client_id)
+    p.ignored.push_back("dtls.identity_must_match_client_id");
+  if (o.metrics.listen != n.metrics.listen) p.ignored.push_back("metrics.listen");
   return p;
 }
 

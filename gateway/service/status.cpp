@@ -69,6 +69,18 @@ std::string sensor_drops(const RuntimeCounters& c, const LimitCounters& l) {
          ", \"cap_subscriptions\": " + num(l.subscriptions);
 }
 
+const char* transport_name(transport::Kind k) {
+  switch (k) {
+    case transport::Kind::Ble:
+      return "ble";
+    case transport::Kind::Dtls:
+      return "dtls";
+    case transport::Kind::Udp:
+      break;
+  }
+  return "udp";
+}
+
 }  // namespace
 
 std::string sensor_topic(const std::string& prefix, const std::string& client_id) {
@@ -99,11 +111,13 @@ std::string StatusPublisher::status_json() const {
   const BufferBudget& b = runtime_.buffer_budget();
   const auto up =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+  std::string ble;
+  if (ble_summary_) ble = ", \"ble\": " + ble_summary_();
   return std::string("{\"online\": true, \"sensors\": {\"active\": ") + num(n.active) +
          ", \"asleep\": " + num(n.asleep) + ", \"awake\": " + num(n.awake) +
          ", \"connecting\": " + num(n.connecting) + "}, \"by_transport\": {\"udp\": " + num(n.udp) +
-         ", \"ble\": " + num(n.ble) + "}, \"messages\": {\"in\": " + num(c.datagrams) +
-         ", \"out\": " + num(c.datagrams_out) +
+         ", \"ble\": " + num(n.ble) + ", \"dtls\": " + num(n.dtls) +
+         "}, \"messages\": {\"in\": " + num(c.datagrams) + ", \"out\": " + num(c.datagrams_out) +
          "}, \"drops\": {\"qos_m1\": " + num(c.qos_m1_dropped) +
          ", \"unknown_sender\": " + num(c.unknown_sender) +
          ", \"encode_error\": " + num(c.encode_errors) +
@@ -113,13 +127,15 @@ std::string StatusPublisher::status_json() const {
          "}, \"refused\": {\"client_id\": " + num(c.refused_client_id) +
          ", \"network\": " + num(c.refused_network) +
          ", \"max_sessions\": " + num(c.refused_max_sessions) +
+         ", \"identity\": " + num(c.refused_identity) +
          ", \"client_id_invalid\": " + num(c.refused_client_id_invalid) +
          "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +
          "}, \"malformed\": " + num(c.malformed) +
          ", \"sessions_created\": " + num(c.sessions_created) +
          ", \"keep_alive_capped\": " + num(runtime_.limit_counters().keep_alive) +
          ", \"store_errors\": " + num(c.store_errors) +
-         ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) + "}";
+         ", \"uptime_s\": " + num(static_cast<std::uint64_t>(up.count())) + ble +
+         (extra_ ? extra_() : std::string()) + "}";
 }
 
 void StatusPublisher::tick() {
@@ -133,13 +149,14 @@ void StatusPublisher::tick() {
     std::string radio;
     if (const auto it = links.find(s.address); it != links.end())
       radio = ", \"rssi\": " + std::to_string(it->second.rssi) +
-              ", \"mtu\": " + std::to_string(it->second.mtu);
-    ServiceHooks::publish(
-        runtime_, sensor_topic(prefix_, s.client_id),
-        std::string("{\"state\": \"") + to_string(s.state) + "\", \"transport\": \"" +
-            (s.transport == transport::Kind::Ble ? "ble" : "udp") + "\", \"address\": " +
-            quoted(s.address) + last_seen_fields(s.last_seen, steady_now, wall_now) + radio + "}",
-        true);
+              ", \"mtu\": " + std::to_string(it->second.mtu) +
+              ", \"adapter\": " + quoted(it->second.adapter);
+    ServiceHooks::publish(runtime_, sensor_topic(prefix_, s.client_id),
+                          std::string("{\"state\": \"") + to_string(s.state) +
+                              "\", \"transport\": \"" + transport_name(s.transport) +
+                              "\", \"address\": " + quoted(s.address) +
+                              last_seen_fields(s.last_seen, steady_now, wall_now) + radio + "}",
+                          true);
   }
   // Sessions that ended: an empty retained message removes their topic.
   for (const auto& id : published_)

@@ -35,10 +35,15 @@ class StatusPublisher {
   // Radio figures of the BLE links by sensor address ("ble:C0:FF:EE:00:00:01"), read once a tick.
   struct LinkInfo {
     int rssi = 0;
-    unsigned mtu = 0;  // 0: no GATT link at the moment
+    unsigned mtu = 0;     // 0: no GATT link at the moment
+    std::string adapter;  // the adapter holding (or making) its link, "" if none
   };
   using LinkInfoFn = std::function<std::map<std::string, LinkInfo>()>;
   void set_link_info(LinkInfoFn fn) { link_info_ = std::move(fn); }
+  // A JSON value added to <prefix>/status as "ble" (per-adapter links, refusals, releases).
+  void set_ble_summary(std::function<std::string()> fn) { ble_summary_ = std::move(fn); }
+  // More members for the status JSON (`, "name": {...}`), e.g. the DTLS counters.
+  void set_extra(std::function<std::string()> fn) { extra_ = std::move(fn); }
 
  private:
   void tick();
@@ -51,6 +56,8 @@ class StatusPublisher {
   std::set<std::string> published_;  // ClientIds with a retained sensor topic
   bool closed_ = false;
   LinkInfoFn link_info_;
+  std::function<std::string()> ble_summary_;
+  std::function<std::string()> extra_;
 };
 
 }  // namespace gw

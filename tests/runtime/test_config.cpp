@@ -109,6 +109,19 @@ rssi_min = -80
     CHECK(has_error(gw::parse_config("[state]\nfile = \"x\"\n"), "state.file: unknown key"));
   }
 
+  TEST_CASE("config: [metrics] listen; off by default, the address checked") {
+    CHECK(gw::parse_config("").config.metrics.listen.empty());
+    auto r = gw::parse_config("[metrics]\nlisten = \"127.0.0.1:9883\"\n");
+    REQUIRE(r.ok());
+    CHECK(r.config.metrics.listen == "127.0.0.1:9883");
+    CHECK(gw::parse_config("[metrics]\nlisten = \"[::1]:9883\"\n").ok());
+    CHECK(has_error(gw::parse_config("[metrics]\nlisten = \"localhost:9883\"\n"),
+                    "metrics.listen: bad address"));
+    CHECK(has_error(gw::parse_config("[metrics]\nlisten = \"127.0.0.1\"\n"),
+                    "metrics.listen: bad address"));
+    CHECK(has_error(gw::parse_config("[metrics]\nport = 1\n"), "metrics.port: unknown key"));
+  }
+
   TEST_CASE("config: wrong types are errors naming the key") {
     auto r = gw::parse_config(
         "[protocol]\nretry_count = \"three\"\n[broker]\nuri = 5\n[udp]\nlisten = \"0.0.0.0:1\"\n"
