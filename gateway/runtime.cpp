@@ -7,6 +7,7 @@
 
 #include "gateway/aggregator.hpp"
 #include "gateway/overloaded.hpp"
+#include "gateway/sensor_credentials.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"
@@ -409,6 +410,7 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               if (e.address) send(*e.address, a.msg);
             },
             [&](act::ConnectUpstream& a) {
+              if (!aggregator_ && refuse_without_credentials(e, a.client_id)) return;
               if (!aggregator_) connect_started(e.id);
               if (e.upstream) {
                 e.upstream->restart(a.clean_session, a.keep_alive_s, a.will);
@@ -479,6 +481,15 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
   static_cast<void>(now);
   note_changed(e);
   reschedule(e);
+}
+
+bool Runtime::refuse_without_credentials(const Entry& e, const std::string& client_id) {
+  const auto c = sensor_credentials(options_.upstream.security, client_id);
+  if (c.ok) return false;
+  // Nothing reaches the broker: the session answers CONNACK 0x03 and logs the reason (limited).
+  ++counters_.refused_credentials;
+  mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamConnectFailed{c.reason, true}}});
+  return true;
 }
 
 std::unique_ptr<Upstream> Runtime::open_upstream(const Entry& e, const act::ConnectUpstream& a,

@@ -81,6 +81,7 @@ struct RuntimeCounters {
   std::uint64_t refused_client_id = 0;     // CONNACK 0x03
   std::uint64_t refused_network = 0;       // CONNACK 0x03
   std::uint64_t refused_max_sessions = 0;  // CONNACK 0x01
+  std::uint64_t refused_credentials = 0;   // CONNACK 0x03: the sensor's certificate/key unusable
   std::uint64_t dropped_network = 0;       // other packets from outside the allowed networks
   std::uint64_t rate_limited = 0;          // dropped before decoding
   std::uint64_t store_writes = 0;          // state store transactions
@@ -167,6 +168,9 @@ class Runtime {
   void on_mailbox(MailboxEvent&& event);
   void on_gateway_event(MailboxEvent&& event);
   void advertise();
+  // Per-sensor certificates configured but unusable for this ClientId: counts, posts a permanent
+  // UpstreamConnectFailed and returns true (no Paho client is made).
+  bool refuse_without_credentials(const Entry& e, const std::string& client_id);
   std::unique_ptr<Upstream> open_upstream(const Entry& e, const act::ConnectUpstream& a,
                                           std::string& error);
   void retire(std::uint64_t session_id, std::unique_ptr<Upstream> client);

@@ -94,6 +94,7 @@ std::string StatusPublisher::status_json() const {
          "}, \"refused\": {\"client_id\": " + num(c.refused_client_id) +
          ", \"network\": " + num(c.refused_network) +
          ", \"max_sessions\": " + num(c.refused_max_sessions) +
+         ", \"credentials\": " + num(c.refused_credentials) +
          "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +
          "}, \"malformed\": " + num(c.malformed) +
          ", \"sessions_created\": " + num(c.sessions_created) +

@@ -13,6 +13,14 @@ void* to_context(std::uint32_t token) {
 std::uint32_t from_context(void* context) {
   return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(context));
 }
+// The broker's refusal in a failed PUBLISH/SUBSCRIBE token: the MQTT 5 reason code (>= 0x80),
+// or MQTT 3.1.1's SUBACK 0x80 (Paho's return code); 0 when the broker did not answer.
+int refusal_code(const mqtt::token& tok) {
+  const int reason = static_cast<int>(tok.get_reason_code());
+  if (reason >= 0x80 && reason <= 0xff) return reason;
+  if (tok.get_return_code() == 0x80) return 0x80;
+  return 0;
+}
 int connect_timeout_s(std::chrono::milliseconds ms) {
   return static_cast<int>(std::max<std::int64_t>(1, (ms.count() + 999) / 1000));
 }
@@ -49,7 +57,7 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
           }
         } catch (...) {
         }
-        owner_.post(ev::UpstreamSubscribed{token, ok, ok ? granted : 0});
+        owner_.post(ev::UpstreamSubscribed{token, ok, ok ? granted : 0, ok ? 0 : granted});
         break;
       }
       case mqtt::token::Type::UNSUBSCRIBE:
@@ -70,10 +78,10 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
                                      static_cast<int>(tok.get_reason_code()))});
         break;
       case mqtt::token::Type::PUBLISH:
-        if (token != 0) owner_.post(ev::UpstreamPublishFailed{token});
+        if (token != 0) owner_.post(ev::UpstreamPublishFailed{token, refusal_code(tok)});
         break;
       case mqtt::token::Type::SUBSCRIBE:
-        owner_.post(ev::UpstreamSubscribed{token, false, 0});
+        owner_.post(ev::UpstreamSubscribed{token, false, 0, refusal_code(tok)});
         break;
       case mqtt::token::Type::UNSUBSCRIBE:
         owner_.post(ev::UpstreamUnsubscribed{token});

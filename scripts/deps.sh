@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential meson ninja-build pkg-config cmake
   libuv1-dev libsdbus-c++-dev libsystemd-dev libpaho-mqttpp-dev libpaho-mqtt-dev
-  libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev doctest-dev libsqlite3-dev
+  libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev doctest-dev libsqlite3-dev libssl-dev
   # run: the embedded default broker
   mosquitto
   # tests: broker-side client, independent decoder, BLE fake on a private bus

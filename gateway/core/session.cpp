@@ -153,6 +153,7 @@ Actions Session::on_upstream(const UpstreamEvent& event, TimePoint now) {
     // Paho reconnects on its own; meanwhile QoS 1/2 uplink stays unacknowledged until delivered.
     upstream_up_ = false;
     log(out, LogLevel::Warn, who() + "upstream connection lost: " + l->reason);
+    on_upstream_lost(out);
   } else if (const auto* m = std::get_if<ev::UpstreamMessage>(&event)) {
     on_upstream_message(*m, now, out);
   } else if (const auto* d = std::get_if<ev::UpstreamDelivered>(&event)) {
@@ -381,7 +382,8 @@ void Session::on_upstream_connect_failed(const ev::UpstreamConnectFailed& e, Act
   upstream_up_ = false;
   if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
     // design.md: broker down -> congestion, rather than leaving the sensor hanging.
-    refuse_connection(ReturnCode::RejectedCongestion, "upstream connect failed: " + e.reason, out);
+    refuse_connection(e.permanent ? ReturnCode::RejectedNotSupported : ReturnCode::RejectedCongestion,
+                      "upstream connect failed: " + e.reason, out);
     return;
   }
   log(out, LogLevel::Warn, who() + "upstream connect failed: " + e.reason);

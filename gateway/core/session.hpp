@@ -72,6 +72,8 @@ class Session {
   };
   // What an upstream token stands for.
   enum class UpKind : std::uint8_t { Publish1, Publish2, Subscribe, Unsubscribe, Internal };
+  // Upstream losses with a QoS 1/2 PUBLISH in flight before the sensor is told it is refused.
+  static constexpr unsigned kLossesBeforeRefusal = 2;
   struct UpPending {
     UpKind kind = UpKind::Internal;
     std::uint16_t msg_id = 0;
@@ -79,6 +81,7 @@ class Session {
     std::string filter;          // Subscribe: recorded on success
     int qos = 0;
     bool normal_topic = false;  // Subscribe: topic_id is a normal id the SUBACK tells the client
+    unsigned losses = 0;        // Publish: upstream connection losses while it was in flight
   };
   // Uplink QoS 2 message ids between PUBLISH and PUBREL.
   struct Qos2In {
@@ -127,6 +130,10 @@ class Session {
   void on_unsubscribe(const mqttsn::Unsubscribe& m, Actions& out);
   void on_delivered(const ev::UpstreamDelivered& e, Actions& out);
   void on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out);
+  // Brokers that refuse a publish by dropping the connection (MQTT 3.1.1 has no refusal code).
+  void on_upstream_lost(Actions& out);
+  void refuse_publish(const UpPending& p, std::uint32_t token, mqttsn::ReturnCode rc,
+                      const std::string& why, Actions& out);
   void on_subscribed(const ev::UpstreamSubscribed& e, Actions& out);
   void on_unsubscribed(const ev::UpstreamUnsubscribed& e, Actions& out);
 

@@ -38,6 +38,9 @@ struct UpstreamConnected {
 };
 struct UpstreamConnectFailed {
   std::string reason;
+  // The sensor cannot connect this way at all (e.g. its certificate does not load): CONNACK
+  // 0x03 instead of 0x01 (congestion: try again later).
+  bool permanent = false;
 };
 // The connection dropped; the runtime/Paho reconnects and then sends UpstreamConnected again.
 struct UpstreamLost {
@@ -55,11 +58,13 @@ struct UpstreamDelivered {
 };
 struct UpstreamPublishFailed {
   std::uint32_t token = 0;
+  int reason_code = 0;  // MQTT 5 PUBACK/PUBREC reason >= 0x80: refused; 0: no answer
 };
 struct UpstreamSubscribed {
   std::uint32_t token = 0;
   bool ok = true;
   int granted_qos = 0;
+  int reason_code = 0;  // !ok: the SUBACK code (0x80 in MQTT 3.1.1, a reason in 5); 0: no answer
 };
 struct UpstreamUnsubscribed {
   std::uint32_t token = 0;
