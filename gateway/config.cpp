@@ -221,8 +221,8 @@ void check_sensor_identity(Reader& r, const BrokerSection& b) {
             "needs broker.mode = \"transparent\": in aggregating mode all sensors share the "
             "gateway's one connection, which can present only one certificate (cert_file)");
   const auto& uri = b.uri;
-  const bool tls_uri = uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 ||
-                       uri.rfind("wss://", 0) == 0;
+  const bool tls_uri =
+      uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 || uri.rfind("wss://", 0) == 0;
   if (!tls.enabled && !tls_uri)
     r.error("broker.tls.cert_file_template",
             "needs TLS (broker.tls.enabled = true or an ssl:// broker.uri)");

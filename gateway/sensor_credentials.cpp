@@ -72,8 +72,8 @@ SensorCredentials sensor_credentials(const UpstreamSecurity& s, const std::strin
   if (!file_name_safe(client_id))
     return refuse(c, "ClientId not usable in a certificate file name (printable, no '/', no '..')");
   c.cert_file = expand_client_id(s.cert_file_template, client_id);
-  c.key_file = s.key_file_template.empty() ? c.cert_file
-                                           : expand_client_id(s.key_file_template, client_id);
+  c.key_file =
+      s.key_file_template.empty() ? c.cert_file : expand_client_id(s.key_file_template, client_id);
   File cf(std::fopen(c.cert_file.c_str(), "r"));
   if (!cf) return refuse(c, "cannot read certificate \"" + c.cert_file + "\"");
   std::unique_ptr<X509, X509Free> cert(PEM_read_X509(cf.get(), nullptr, nullptr, nullptr));

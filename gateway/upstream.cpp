@@ -140,6 +140,15 @@ void UpstreamClient::make_client() {
     lost_.store(true);
     post(ev::UpstreamLost{cause.empty() ? "connection lost" : cause});
   });
+  // MQTT 5: the broker says why it closed the connection. Session taken over: the sensor is
+  // connected through another gateway now; a sensor session's automatic reconnect would take the
+  // ClientId back from it, so the session is told and ends instead.
+  client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
+    if (reason != mqtt::ReasonCode::SESSION_TAKEN_OVER || session_id_ == 0) return;
+    up_.store(false);
+    lost_.store(true);
+    post(ev::UpstreamLost{"session taken over by another connection", true});
+  });
   // Also called after the first connect, which the connect listener reports (with
   // session_present); up_ makes sure each connection is reported once, whichever comes first.
   client_->set_connected_handler([this](const std::string&) {

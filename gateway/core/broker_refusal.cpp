@@ -6,11 +6,11 @@ std::optional<mqttsn::ReturnCode> refusal_return_code(int reason) {
   using mqttsn::ReturnCode;
   if (reason < 0x80 || reason > 0xff) return std::nullopt;
   switch (reason) {
-    case 0x89:  // server busy
-    case 0x91:  // packet identifier in use
-    case 0x93:  // receive maximum exceeded
-    case 0x96:  // message rate too high
-    case 0x97:  // quota exceeded
+    case 0x89:                                // server busy
+    case 0x91:                                // packet identifier in use
+    case 0x93:                                // receive maximum exceeded
+    case 0x96:                                // message rate too high
+    case 0x97:                                // quota exceeded
       return ReturnCode::RejectedCongestion;  // worth trying again later
     case 0x90:  // topic name invalid: the topic id names a topic the broker will not take
       return ReturnCode::RejectedInvalidTopicId;

@@ -132,6 +132,7 @@ class Session {
   void on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out);
   // Brokers that refuse a publish by dropping the connection (MQTT 3.1.1 has no refusal code).
   void on_upstream_lost(Actions& out);
+  void on_taken_over(Actions& out);
   void refuse_publish(const UpPending& p, std::uint32_t token, mqttsn::ReturnCode rc,
                       const std::string& why, Actions& out);
   void on_subscribed(const ev::UpstreamSubscribed& e, Actions& out);

@@ -45,6 +45,9 @@ struct UpstreamConnectFailed {
 // The connection dropped; the runtime/Paho reconnects and then sends UpstreamConnected again.
 struct UpstreamLost {
   std::string reason;
+  // MQTT 5 DISCONNECT 0x8E: another connection with this ClientId (the sensor at another
+  // gateway) took the broker session over. The session ends here without a will.
+  bool taken_over = false;
 };
 struct UpstreamMessage {
   std::string topic;

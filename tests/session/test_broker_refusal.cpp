@@ -106,3 +106,13 @@ TEST_CASE("a broker that drops the connection on each resend: the sensor gets PU
   EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}),
                  send(mqttsn::PubAck{1, 5, ReturnCode::Accepted}));
 }
+
+TEST_CASE("broker session taken over (MQTT 5 DISCONNECT 0x8E): ends here, no will, parked") {
+  Sensor s;
+  CHECK(s.packet(connect("s1", 60, false)).size() == 1);  // ConnectUpstream
+  s.upstream(ev::UpstreamConnected{false});
+  auto a = s.upstream(ev::UpstreamLost{"taken over", true});
+  EXPECT_ACTIONS(a, send(mqttsn::Disconnect{}), disconnect_up(), end_session(false));
+  CHECK(has_log(a, "taken over", gw::LogLevel::Info));
+  CHECK(s.session.state() == gw::SessionState::Disconnected);
+}
