@@ -80,3 +80,34 @@ def test_broker_restart(rabbit, gateway, things, observer, mode):
             return False
     assert wait_until(delivered, 60, interval=1.0), gateway.log_text()[-3000:]
     obs.wait_payload("rmq/restart/%s" % mode, b"after", timeout=15)
+
+
+def test_differences_qos2_granted_1_and_retained_not_matched_by_wildcard(sensor, observer, mode):
+    """docs/brokers.md: RabbitMQ 3.10 grants QoS 2 as QoS 1 and sends retained messages only to
+    subscriptions of the exact name. The gateway passes both on as the broker answers."""
+    topic = "rmq/ret/%s/last" % mode
+    observer.publish(topic, b"retained value", qos=1, retain=True)
+    time.sleep(0.3)
+    sensor.connect(cid(mode, "diff"))
+    p = sensor.subscribe("rmq/ret/%s/#" % mode, qos=2)
+    assert p.qos == 1, p  # granted QoS passed on
+    sensor.expect_nothing(1.0)  # no retained message for the wildcard filter
+    sensor.subscribe(topic, qos=1)
+    got = sensor.receive_publish()
+    assert (got.data, got.retain) == (b"retained value", True)
+    observer.publish(topic, b"", qos=1, retain=True)  # clear it
+
+
+def test_mqtt5_refused_by_rabbitmq_310(rabbit, tmp_path, things):
+    """RabbitMQ 3.10 speaks MQTT 3.1.1 only: with broker.mqtt_version = 5 sensors get 0x01."""
+    from harness import Gateway
+    gw = Gateway(rabbit.uri, workdir=str(tmp_path), mode="transparent", gw_id=30)
+    with open(gw.config) as f:
+        text = f.read()
+    with open(gw.config, "w") as f:
+        f.write(text.replace("connect_timeout_ms = 3000\n",
+                             "connect_timeout_ms = 3000\nmqtt_version = 5\n", 1))
+    things.append(gw.start())
+    s = Sensor(gw, name="v5")
+    things.append(s)
+    assert s.connect("rmq-v5", expect_rc=None).return_code == sn.REJ_CONGESTION
