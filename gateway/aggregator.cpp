@@ -250,7 +250,8 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
                    auto it = pending_.find(f.token);
                    if (it == pending_.end()) return;
                    if (it->second.kind == Kind::Publish)
-                     post(it->second.session_id, ev::UpstreamPublishFailed{it->second.token});
+                     post(it->second.session_id,
+                          ev::UpstreamPublishFailed{it->second.token, f.reason_code});
                    pending_.erase(it);
                  },
                  [&](const ev::UpstreamSubscribed& s) { on_subscribed(s); },
@@ -305,7 +306,7 @@ void Aggregator::on_subscribed(const ev::UpstreamSubscribed& s) {
   if (p.kind != Kind::Subscribe) return;
   if (!s.ok) {
     if (!p.was_held && table_.remove(p.session_id, p.filter)) unsubscribe_upstream(p.filter);
-    post(p.session_id, ev::UpstreamSubscribed{p.token, false, 0});
+    post(p.session_id, ev::UpstreamSubscribed{p.token, false, 0, s.reason_code});
     return;
   }
   table_.acked(p.session_id, p.filter, Clock::now());
