@@ -13,12 +13,16 @@ void* to_context(std::uint32_t token) {
 std::uint32_t from_context(void* context) {
   return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(context));
 }
-// The broker's refusal in a failed PUBLISH/SUBSCRIBE token: the MQTT 5 reason code (>= 0x80),
-// or MQTT 3.1.1's SUBACK 0x80 (Paho's return code); 0 when the broker did not answer.
-int refusal_code(const mqtt::token& tok) {
+// The broker's refusal in a failed PUBLISH/SUBSCRIBE token, 0 if it is not one (a local failure:
+// not connected, connection dropped; Paho then puts its negative error code into the reason
+// code too). MQTT 5: a reason code the broker sent (0x80-0xA2) with no local error; MQTT 3.1.1:
+// only SUBACK 0x80 (Paho's MQTT_BAD_SUBSCRIBE return code).
+int refusal_code(const mqtt::token& tok, int mqtt_version) {
+  const int rc = tok.get_return_code();
   const int reason = static_cast<int>(tok.get_reason_code());
-  if (reason >= 0x80 && reason <= 0xff) return reason;
-  if (tok.get_return_code() == 0x80) return 0x80;
+  if (mqtt_version == 5 && (rc == 0 || rc == 0x80) && reason >= 0x80 && reason <= 0xa2)
+    return reason;
+  if (rc == 0x80 && tok.get_type() == mqtt::token::Type::SUBSCRIBE) return 0x80;
   return 0;
 }
 int connect_timeout_s(std::chrono::milliseconds ms) {
@@ -78,10 +82,13 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
                                      static_cast<int>(tok.get_reason_code()))});
         break;
       case mqtt::token::Type::PUBLISH:
-        if (token != 0) owner_.post(ev::UpstreamPublishFailed{token, refusal_code(tok)});
+        if (token != 0)
+          owner_.post(ev::UpstreamPublishFailed{
+              token, refusal_code(tok, owner_.options_.security.mqtt_version)});
         break;
       case mqtt::token::Type::SUBSCRIBE:
-        owner_.post(ev::UpstreamSubscribed{token, false, 0, refusal_code(tok)});
+        owner_.post(ev::UpstreamSubscribed{
+            token, false, 0, refusal_code(tok, owner_.options_.security.mqtt_version)});
         break;
       case mqtt::token::Type::UNSUBSCRIBE:
         owner_.post(ev::UpstreamUnsubscribed{token});

@@ -69,7 +69,8 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
       return;
     }
     const auto token = new_token();
-    up_pending_[token] = UpPending{UpKind::Publish1, m.msg_id, m.topic_id, {}, 1, false};
+    up_pending_[token] =
+        UpPending{UpKind::Publish1, m.msg_id, m.topic_id, {}, 1, false, 0, upstream_up_};
     out.emplace_back(act::PublishUpstream{token, *topic, m.data, 1, m.flags.retain});
     return;
   }
@@ -81,7 +82,8 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
     return;
   }
   const auto token = new_token();
-  up_pending_[token] = UpPending{UpKind::Publish2, m.msg_id, m.topic_id, {}, 2, false};
+  up_pending_[token] =
+      UpPending{UpKind::Publish2, m.msg_id, m.topic_id, {}, 2, false, 0, upstream_up_};
   qos2_in_[m.msg_id] = Qos2In{token, false};
   out.emplace_back(act::PublishUpstream{token, *topic, m.data, 2, m.flags.retain});
 }
@@ -107,6 +109,7 @@ void Session::on_delivered(const ev::UpstreamDelivered& e, Actions& out) {
   if (it == up_pending_.end()) return;
   const UpPending p = std::move(it->second);
   up_pending_.erase(it);
+  dropped_publishes_.clear();
   if (p.kind == UpKind::Publish1) {
     send(out, mqttsn::PubAck{p.topic_id, p.msg_id, ReturnCode::Accepted});
   } else if (p.kind == UpKind::Publish2) {
@@ -128,6 +131,19 @@ void Session::on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out
     refuse_publish(p, e.token, *rc, "refused by the broker, reason 0x" + hex_byte(e.reason_code),
                    out);
     return;
+  }
+  if (p.sent_while_up) {
+    // Failed although the connection was up: the broker dropped it with the message in flight
+    // (how MQTT 3.1.1 brokers refuse). The sensor's retry failing the same way ends it.
+    if (dropped_publishes_.size() >= kMaxDroppedPublishes) dropped_publishes_.clear();
+    if (++dropped_publishes_[p.msg_id] >= kLossesBeforeRefusal) {
+      dropped_publishes_.erase(p.msg_id);
+      refuse_publish(p, e.token, ReturnCode::RejectedNotSupported,
+                     "lost with the connection " + std::to_string(kLossesBeforeRefusal) +
+                         " times (refused by the broker?)",
+                     out);
+      return;
+    }
   }
   if (p.kind == UpKind::Publish2) {
     // Not acknowledged: the sensor's retry will be forwarded afresh.

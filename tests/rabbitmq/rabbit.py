@@ -95,6 +95,11 @@ class RabbitNode:
         self.start_seconds = time.monotonic() - t0
         return self
 
+    def ctl(self, *args):
+        """rabbitmqctl against this node (same cookie, epmd and node name)."""
+        return subprocess.run(["/usr/lib/rabbitmq/bin/rabbitmqctl", "-n", self.node] + list(args),
+                              env=self.env, capture_output=True, text=True, timeout=60, check=True)
+
     def rss_kib(self):
         """Resident memory of the node's processes (beam and its helpers), from /proc."""
         total = 0

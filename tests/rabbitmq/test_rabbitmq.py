@@ -111,3 +111,36 @@ def test_mqtt5_refused_by_rabbitmq_310(rabbit, tmp_path, things):
     s = Sensor(gw, name="v5")
     things.append(s)
     assert s.connect("rmq-v5", expect_rc=None).return_code == sn.REJ_CONGESTION
+
+
+def test_denied_publish_reaches_the_sensor(rabbit, tmp_path, things):
+    """RabbitMQ topic authorisation with per-sensor user names: a PUBLISH outside the sensor's
+    subtree makes RabbitMQ close the connection (MQTT 3.1.1 has no refusal code). The sensor's
+    retry failing the same way is answered PUBACK 0x03 instead of being retried forever."""
+    from harness import Gateway
+    rabbit.ctl("add_user", "rmqlimited", "pw")
+    rabbit.ctl("set_permissions", "-p", "/", "rmqlimited", ".*", ".*", ".*")
+    rabbit.ctl("set_topic_permissions", "-p", "/", "rmqlimited", "amq.topic",
+               "^sensors\\.rmqlimited\\.", "^sensors\\.rmqlimited\\.")
+    gw = Gateway(rabbit.uri, workdir=str(tmp_path), mode="transparent", gw_id=31)
+    with open(gw.config) as f:
+        text = f.read()
+    with open(gw.config, "w") as f:
+        f.write(text.replace("connect_timeout_ms = 3000\n", "connect_timeout_ms = 3000\n"
+                             "username_template = \"{client_id}\"\npassword = \"pw\"\n", 1))
+    things.append(gw.start())
+    s = Sensor(gw, name="limited")
+    things.append(s)
+    s.connect("rmqlimited")
+    own = s.register("sensors/rmqlimited/x")
+    s.publish(own, b"mine", qos=1)
+    other = s.register("sensors/other/x")
+    mid = s.next_msg_id()
+    s.send(sn.publish(other, b"not mine", mid, 1, False))
+    s.expect_nothing(0.5)  # not acknowledged: dropped with the connection
+    assert wait_until(lambda: "upstream connected again" in gw.log_text(), 15), gw.log_text()
+    s.send(sn.publish(other, b"not mine", mid, 1, False, dup=True))  # the sensor's retry
+    s.expect(sn.PUBACK, timeout=10, msg_id=mid, return_code=sn.REJ_NOT_SUPPORTED)
+    # The session goes on: its own subtree still works once reconnected.
+    assert wait_until(lambda: gw.log_text().count("upstream connected again") >= 2, 15)
+    s.publish(own, b"mine again", qos=1)

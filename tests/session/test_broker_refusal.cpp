@@ -116,3 +116,39 @@ TEST_CASE("broker session taken over (MQTT 5 DISCONNECT 0x8E): ends here, no wil
   CHECK(has_log(a, "taken over", gw::LogLevel::Info));
   CHECK(s.session.state() == gw::SessionState::Disconnected);
 }
+
+TEST_CASE("MQTT 3.1.1 broker dropping the connection on a PUBLISH: the retry failing too -> 0x03") {
+  Sensor s;
+  s.connect_plain();
+  s.packet(mqttsn::Register{0, 1, "other/t"});
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 4, "x")),
+                 publish_up(1, "other/t", "x", 1));
+  // Paho fails the in-flight message as the broker closes the connection.
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamPublishFailed{1, 0}));
+  s.upstream(ev::UpstreamLost{"dropped"});
+  s.upstream(ev::UpstreamConnected{false});
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 4, "x", true)),
+                 publish_up(2, "other/t", "x", 1));
+  auto a = s.upstream(ev::UpstreamPublishFailed{2, 0});
+  EXPECT_ACTIONS(a, send(mqttsn::PubAck{1, 4, ReturnCode::RejectedNotSupported}));
+  CHECK(has_log(a, "refused by the broker?", gw::LogLevel::Warn));
+}
+
+TEST_CASE("broker outage: retries sent while the connection is down are not counted as refusals") {
+  Sensor s;
+  s.connect_plain();
+  s.packet(mqttsn::Register{0, 1, "t"});
+  s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 4, "x"));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamPublishFailed{1, 0}));  // in flight as the broker died
+  s.upstream(ev::UpstreamLost{"broker down"});
+  for (std::uint32_t token = 2; token <= 4; ++token) {  // Paho refuses at once: not connected
+    EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 4, "x", true)),
+                   publish_up(token, "t", "x", 1));
+    EXPECT_ACTIONS(s.upstream(ev::UpstreamPublishFailed{token, 0}));
+  }
+  s.upstream(ev::UpstreamConnected{false});
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 4, "x", true)),
+                 publish_up(5, "t", "x", 1));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{5}),
+                 send(mqttsn::PubAck{1, 4, ReturnCode::Accepted}));
+}
