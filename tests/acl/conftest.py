@@ -108,8 +108,15 @@ def acl_gateway(broker_uri, workdir, broker=None, tls=None, mode=None):
 def cleanup():
     things = []
     yield things
+    bad = []
     for t in reversed(things):
-        t.stop() if hasattr(t, "stop") else t.close()
+        if isinstance(t, Gateway):
+            code = t.stop()  # a clean SIGTERM exit (and no sanitizer report) is part of every test
+            if code != 0:
+                bad.append((t.config, code, t.log_text()[-3000:]))
+        else:
+            t.stop() if hasattr(t, "stop") else t.close()
+    assert not bad, "gateway did not exit 0 on SIGTERM: %r" % bad
 
 
 @pytest.fixture

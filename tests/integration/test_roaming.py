@@ -53,7 +53,11 @@ def gateway_v5(request, broker, tmp_path, gw_id):
         f.write(text.replace("connect_timeout_ms = 3000\n",
                              "connect_timeout_ms = 3000\nmqtt_version = 5\n", 1))
     request.node._gateways = getattr(request.node, "_gateways", []) + [gw]
-    request.addfinalizer(lambda: gw.stop())
+
+    def stop():
+        code = gw.stop()
+        assert code == 0, "gateway exit %r\n%s" % (code, gw.log_text()[-3000:])
+    request.addfinalizer(stop)
     return gw.start()
 
 
