@@ -8,6 +8,7 @@ packages=(
   build-essential meson ninja-build pkg-config cmake
   libuv1-dev libsdbus-c++-dev libsystemd-dev libpaho-mqttpp-dev libpaho-mqtt-dev
   libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev doctest-dev libsqlite3-dev libssl-dev
+  libhttp-parser-dev
   # run: the embedded default broker
   mosquitto
   # tests: broker-side client, independent decoder, BLE fake on a private bus
@@ -18,6 +19,8 @@ packages=(
   rabbitmq-server
   # CI: clang build with sanitizers, libFuzzer, formatting
   clang-14 libclang-rt-14-dev clang-format-14
+  # packages (scripts/package.sh) and their checks; promtool for the /metrics tests
+  dpkg-dev fakeroot lintian file prometheus
 )
 
 missing=()

@@ -18,6 +18,7 @@ std::string to_string(const PeerAddress& a) {
   }
   sockaddr_storage ss{};
   std::memcpy(&ss, a.raw.data(), std::min<std::size_t>(a.size, sizeof ss));
+  const std::string scheme = a.kind == Kind::Dtls ? "dtls:" : "udp:";
   char host[INET6_ADDRSTRLEN] = "?";
   unsigned port = 0;
   if (ss.ss_family == AF_INET) {
@@ -25,16 +26,16 @@ std::string to_string(const PeerAddress& a) {
     std::memcpy(&sin, &ss, sizeof sin);
     uv_ip4_name(&sin, host, sizeof host);
     port = ntohs(sin.sin_port);
-    return "udp:" + std::string(host) + ":" + std::to_string(port);
+    return scheme + std::string(host) + ":" + std::to_string(port);
   }
   if (ss.ss_family == AF_INET6) {
     sockaddr_in6 sin6{};
     std::memcpy(&sin6, &ss, sizeof sin6);
     uv_ip6_name(&sin6, host, sizeof host);
     port = ntohs(sin6.sin6_port);
-    return "udp:[" + std::string(host) + "]:" + std::to_string(port);
+    return scheme + "[" + std::string(host) + "]:" + std::to_string(port);
   }
-  return "udp:?";
+  return scheme + "?";
 }
 
 std::size_t PeerAddressHash::operator()(const PeerAddress& a) const noexcept {

@@ -12,11 +12,15 @@
 
 namespace transport {
 
-enum class Kind : std::uint8_t { Udp = 0, Ble = 1 };
+// Dtls: UDP datagrams inside DTLS records (transports/dtls/); same address bytes as Udp.
+enum class Kind : std::uint8_t { Udp = 0, Ble = 1, Dtls = 2 };
+// How many kinds there are: arrays indexed by Kind have this size.
+inline constexpr std::size_t kKindCount = 3;
 
 struct PeerAddress {
   Kind kind = Kind::Udp;
-  // UDP: which listening socket (index into [udp] listen) the datagram arrived on; BLE: 0.
+  // UDP/DTLS: which listening socket (index into [udp] / [dtls] listen) the datagram arrived on;
+  // BLE: 0.
   std::uint8_t endpoint = 0;
   // UDP: sockaddr_in / sockaddr_in6 bytes; BLE: the 6-octet identity address, most significant
   // first.
@@ -27,7 +31,7 @@ struct PeerAddress {
   friend auto operator<=>(const PeerAddress&, const PeerAddress&) = default;
 };
 
-// "udp:127.0.0.1:5000", "udp:[::1]:5000", "ble:C0:FF:EE:00:00:01".
+// "udp:127.0.0.1:5000", "udp:[::1]:5000", "dtls:127.0.0.1:5000", "ble:C0:FF:EE:00:00:01".
 std::string to_string(const PeerAddress& a);
 
 struct PeerAddressHash {
@@ -48,6 +52,9 @@ class Transport {
   // Sends to every configured broadcast/advertise destination (UDP [udp] advertise_to). Default:
   // none.
   virtual void broadcast(std::span<const std::uint8_t> /*bytes*/) {}
+  // The gateway's hint about a peer: idle = it sleeps (nothing to exchange until it wakes), so a
+  // link-based transport may release its link; false = awake. Default: ignored.
+  virtual void set_peer_idle(const PeerAddress& /*peer*/, bool /*idle*/) {}
 };
 
 }  // namespace transport

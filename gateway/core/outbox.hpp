@@ -1,4 +1,4 @@
-// Broker messages waiting to go to one client, in order (design.md Delivery; §6.14 buffering).
+// Broker messages waiting to go to one client, in order (docs/design.md Delivery; §6.14 buffering).
 // Bounded by messages and bytes per client and, through a shared BufferBudget, in total over all
 // clients: when over a cap, the oldest QoS 0 message is dropped first, else the oldest message.
 #pragma once
@@ -74,7 +74,7 @@ class Outbox {
   void count(DropReason r) noexcept;
 
   // A list, not a deque: an empty std::deque already allocates about 600 bytes, and most sensors'
-  // outboxes are empty most of the time (issue 7: under 2 KB per sensor in aggregating mode).
+  // outboxes are empty most of the time (under 2 KB per sensor in aggregating mode).
   std::list<Outgoing> queue_;
   std::size_t capacity_;
   std::size_t max_bytes_;

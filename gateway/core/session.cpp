@@ -19,7 +19,7 @@ Clock::duration seconds_ms(std::uint16_t s) {
 }
 
 // §7.2: the gateway's timers are 10 % above the announced duration, 50 % for durations below
-// one minute (design.md: keep-alive is supervised at 1.5 x the period).
+// one minute (docs/design.md: keep-alive is supervised at 1.5 x the period).
 Clock::duration sleep_timeout(std::uint16_t s) {
   return s < 60 ? seconds_ms(s) * 3 / 2 : seconds_ms(s) * 11 / 10;
 }
@@ -398,7 +398,7 @@ void Session::on_upstream_connected(const ev::UpstreamConnected& e, TimePoint no
 void Session::on_upstream_connect_failed(const ev::UpstreamConnectFailed& e, Actions& out) {
   upstream_up_ = false;
   if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
-    // design.md: broker down -> congestion, rather than leaving the sensor hanging.
+    // docs/design.md: broker down -> congestion, rather than leaving the sensor hanging.
     refuse_connection(
         e.permanent ? ReturnCode::RejectedNotSupported : ReturnCode::RejectedCongestion,
         "upstream connect failed: " + e.reason, out);

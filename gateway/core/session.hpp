@@ -90,7 +90,7 @@ class Session {
     std::uint32_t token = 0;
     bool delivered = false;  // the broker has it; PUBREC sent
   };
-  // The one gateway-to-client exchange awaiting the client (design.md Delivery).
+  // The one gateway-to-client exchange awaiting the client (docs/design.md Delivery).
   enum class FlightKind : std::uint8_t { Register, Publish, PubRel };
   struct Inflight {
     FlightKind kind = FlightKind::Register;

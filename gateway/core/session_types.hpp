@@ -1,4 +1,4 @@
-// Events a sensor session consumes and actions it returns (design.md: sessions are state
+// Events a sensor session consumes and actions it returns (docs/design.md: sessions are state
 // machines that take events and time and return actions; only the runtime carries them out).
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gateway/core/buffer_budget.hpp"
+#include "gateway/core/predefined_topics.hpp"
 #include "mqttsn/messages.hpp"
 
 namespace gw {
@@ -19,9 +20,6 @@ namespace gw {
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using Bytes = mqttsn::Bytes;
-
-// Predefined topic ids from configuration (§6.7), shared by all sessions; replaced whole on reload.
-using PredefinedTopics = std::unordered_map<std::uint16_t, std::string>;
 
 struct Will {
   std::string topic;

@@ -1,5 +1,5 @@
 // Session: client-to-broker traffic (§6.5 REGISTER, §6.6 PUBLISH, §6.9 SUBSCRIBE/UNSUBSCRIBE).
-// Nothing is acknowledged to the sensor before the broker has it (design.md Delivery).
+// Nothing is acknowledged to the sensor before the broker has it (docs/design.md Delivery).
 #include <algorithm>
 #include <utility>
 

@@ -16,15 +16,7 @@ constexpr std::size_t kUsableIds = 0xFFFE;
 }  // namespace
 
 TopicRegistry::TopicRegistry(std::shared_ptr<const PredefinedTopics> predefined)
-    : predefined_(std::move(predefined)) {
-  if (predefined_) {
-    for (const auto& [id, name] : *predefined_) {
-      // Two ids for one name: the lowest wins, so the choice does not depend on hash order.
-      auto [it, inserted] = predefined_by_name_.emplace(name, id);
-      if (!inserted && id < it->second) it->second = id;
-    }
-  }
-}
+    : predefined_(std::move(predefined)) {}
 
 std::optional<std::uint16_t> TopicRegistry::assign(std::string_view name) {
   if (auto id = id_of(name)) return id;
@@ -99,15 +91,12 @@ void TopicRegistry::restore(const std::vector<TopicRegistration>& regs, std::uin
 }
 
 const std::string* TopicRegistry::predefined_name(std::uint16_t id) const {
-  if (!predefined_) return nullptr;
-  auto it = predefined_->find(id);
-  return it == predefined_->end() ? nullptr : &it->second;
+  return predefined_ ? predefined_->name_of(id) : nullptr;
 }
 
 std::optional<std::uint16_t> TopicRegistry::predefined_id(std::string_view name) const {
-  auto it = predefined_by_name_.find(std::string(name));
-  if (it == predefined_by_name_.end()) return std::nullopt;
-  return it->second;
+  if (!predefined_) return std::nullopt;
+  return predefined_->id_of(name);
 }
 
 std::optional<std::string> TopicRegistry::resolve(mqttsn::TopicIdType type,

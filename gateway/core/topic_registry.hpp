@@ -71,8 +71,8 @@ class TopicRegistry {
     std::string name;
     bool known = false;
   };
+  // The live set, asked at every lookup: a reload replaces its snapshot whole.
   std::shared_ptr<const PredefinedTopics> predefined_;
-  std::unordered_map<std::string, std::uint16_t> predefined_by_name_;
   std::unordered_map<std::uint16_t, Entry> by_id_;
   std::unordered_map<std::string, std::uint16_t> by_name_;
   std::unordered_set<std::string> rejected_;

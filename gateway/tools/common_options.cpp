@@ -42,6 +42,26 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
   app.add_option("--retry-count", o.retry_count, "Resends before giving up (Nretry)")
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
+  // mosquitto_pub's TLS flag names; any of them turns DTLS on (the gateway's [dtls] port).
+  auto* identity = app.add_option("--psk-identity", o.dtls.psk_identity, "DTLS: PSK identity");
+  auto* psk = app.add_option("--psk", o.dtls.psk_hex, "DTLS: pre-shared key in hexadecimal");
+  identity->needs(psk);
+  psk->needs(identity);
+  app.add_option("--cafile", o.dtls.cafile, "DTLS: CA file to verify the gateway's certificate")
+      ->check(CLI::ExistingFile);
+  auto* cert = app.add_option("--cert", o.dtls.cert, "DTLS: client certificate (PEM)")
+                   ->check(CLI::ExistingFile);
+  auto* key = app.add_option("--key", o.dtls.key, "DTLS: client private key (PEM)")
+                  ->check(CLI::ExistingFile);
+  cert->needs(key);
+  key->needs(cert);
+}
+
+void start_dtls_if_asked(UdpLink& link, const CommonOptions& o) {
+  if (!o.dtls.enabled()) return;
+  // The handshake gets what the CONNECT would: every retry.
+  const auto budget = std::chrono::duration<double>(o.retry_interval_s * (o.retry_count + 1));
+  link.start_dtls(o.dtls, Clock::now() + std::chrono::duration_cast<Clock::duration>(budget));
 }
 
 std::string client_id_of(const CommonOptions& o, std::string_view tool) {

@@ -26,12 +26,15 @@ struct CommonOptions {
   bool debug = false;
   double retry_interval_s = 5.0;
   int retry_count = 3;
+  DtlsClientOptions dtls;  // DTLS when any of its flags is given
 };
 
 void add_common_options(CLI::App& app, CommonOptions& o);
 // The client id to use: -i, or "<tool>-<pid>" (at most 23 characters, §5.3.1).
 std::string client_id_of(const CommonOptions& o, std::string_view tool);
 ConnectOptions connect_options_of(const CommonOptions& o);
+// Starts DTLS on `link` when any DTLS flag was given (the handshake within the retry budget).
+void start_dtls_if_asked(UdpLink& link, const CommonOptions& o);
 RetryPolicy retry_policy_of(const CommonOptions& o);
 // Validates a 2-character short topic name for CLI11 (empty string: valid).
 std::string check_short_topic(const std::string& name);

@@ -60,6 +60,7 @@ void publish(const PubOptions& o) {
 
   UdpLink link(o.common.host, o.common.port);
   if (o.common.debug) link.set_trace(client_id);
+  start_dtls_if_asked(link, o.common);
   ClientSession session(link, client_id, retry_policy_of(o.common));
 
   const bool connected = qos != QoS::MinusOne;  // §6.8: QoS -1 needs no connection

@@ -61,6 +61,7 @@ void subscribe(const SubOptions& o) {
   const std::string client_id = client_id_of(o.common, "mqttsn-sub");
   UdpLink link(o.common.host, o.common.port);
   if (o.common.debug) link.set_trace(client_id);
+  start_dtls_if_asked(link, o.common);
   ClientSession session(link, client_id, retry_policy_of(o.common));
 
   int received = 0;

@@ -62,13 +62,35 @@ UdpLink::UdpLink(const std::string& host, std::uint16_t port)
 }
 
 UdpLink::~UdpLink() {
+  dtls_.reset();  // its close_notify needs the socket
   if (fd_ >= 0) close(fd_);
+}
+
+void UdpLink::start_dtls(const DtlsClientOptions& options, Clock::time_point deadline) {
+  dtls_ = std::make_unique<DtlsClient>(fd_, options, peer_, deadline);
+}
+
+std::optional<Message> UdpLink::decoded(std::span<const std::uint8_t> datagram) {
+  DecodeResult result = decode(datagram);
+  if (auto* failure = std::get_if<DecodeFailure>(&result)) {
+    std::cerr << "Warning: ignoring malformed datagram (" << datagram.size() << " bytes) from "
+              << peer_ << ": " << to_string(*failure) << '\n';
+    return std::nullopt;
+  }
+  Message m = std::get<Message>(std::move(result));
+  trace("received", m);
+  return m;
 }
 
 void UdpLink::send(const Message& m) {
   const Bytes frame = encode(m);
   if (frame.empty()) throw ToolError("message too large for one MQTT-SN frame");
   trace("sending", m);
+  if (dtls_) {
+    dtls_->write(frame);
+    last_send_ = Clock::now();
+    return;
+  }
   // An earlier ICMP error can surface on send; the datagram is still worth sending once more.
   for (int attempt = 0; attempt < 2; ++attempt) {
     const ssize_t n = ::send(fd_, frame.data(), frame.size(), 0);
@@ -88,6 +110,11 @@ void UdpLink::send(const Message& m) {
 }
 
 std::optional<Message> UdpLink::receive(Clock::time_point deadline) {
+  while (dtls_) {
+    auto record = dtls_->read(deadline);
+    if (!record) return std::nullopt;
+    if (auto m = decoded(*record)) return m;
+  }
   std::array<std::uint8_t, 65536> buffer{};
   for (;;) {
     pollfd p{fd_, POLLIN, 0};
@@ -110,16 +137,7 @@ std::optional<Message> UdpLink::receive(Clock::time_point deadline) {
       throw ToolError("cannot receive from gateway " + peer_ + ": " + errno_text(errno));
     }
     refused_ = false;
-    const std::span<const std::uint8_t> datagram(buffer.data(), static_cast<std::size_t>(n));
-    DecodeResult result = decode(datagram);
-    if (auto* failure = std::get_if<DecodeFailure>(&result)) {
-      std::cerr << "Warning: ignoring malformed datagram (" << n << " bytes) from " << peer_ << ": "
-                << to_string(*failure) << '\n';
-      continue;
-    }
-    Message m = std::get<Message>(std::move(result));
-    trace("received", m);
-    return m;
+    if (auto m = decoded({buffer.data(), static_cast<std::size_t>(n)})) return m;
   }
 }
 

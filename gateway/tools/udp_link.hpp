@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "gateway/tools/dtls_client.hpp"
 #include "mqttsn/messages.hpp"
 
 namespace mqttsn::tools {
@@ -19,6 +21,8 @@ class UdpLink {
   // Resolves host:port and opens the socket. Throws ToolError with a clear message.
   UdpLink(const std::string& host, std::uint16_t port);
   ~UdpLink();
+  // From now on frames go in DTLS records: handshakes first (until `deadline`). Throws ToolError.
+  void start_dtls(const DtlsClientOptions& options, Clock::time_point deadline);
   UdpLink(const UdpLink&) = delete;
   UdpLink& operator=(const UdpLink&) = delete;
 
@@ -38,12 +42,14 @@ class UdpLink {
 
  private:
   void trace(const char* verb, const Message& m) const;
+  std::optional<Message> decoded(std::span<const std::uint8_t> datagram);
 
   int fd_ = -1;
   std::string peer_;
   std::optional<std::string> trace_id_;
   bool refused_ = false;
   Clock::time_point last_send_{};
+  std::unique_ptr<DtlsClient> dtls_;  // set: DTLS on top of the socket
 };
 
 }  // namespace mqttsn::tools

@@ -12,7 +12,7 @@
 
 namespace bench {
 
-// Figures the targets of issue 7 are judged on.
+// Figures the benchmark targets (docs/benchmarks.md) are judged on.
 struct Figures {
   std::optional<double> q0_gateway_lossless;  // msg/s, 100 sensors
   std::optional<double> q0_direct;

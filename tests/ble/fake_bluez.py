@@ -5,13 +5,17 @@ It claims org.bluez on the bus named by DBUS_SYSTEM_BUS_ADDRESS and behaves like
 gateway can tell: Adapter1 / Device1 / AgentManager1 / ObjectManager, a Nordic UART GattService1 with
 RX/TX characteristics that appear when a device connects, Connect replying before ServicesResolved,
 Pair connecting and leaving the device connected, one write at a time (InProgress otherwise), writes
-over MTU - 3 failing, notifications as PropertiesChanged(Value).
+over MTU - 3 failing, notifications as PropertiesChanged(Value). Several adapters, each with an
+optional limit of links at once: a Connect beyond it fails with org.bluez.Error.Failed
+"le-connection-abort-by-local", as a controller with no free link does. Sensors advertise (or stop, as
+when they sleep) and are heard by all adapters or only some.
 
 Tests drive it through org.example.FakeBlueZ.Control on /test (bus name org.example.FakeBlueZ), held
 on a second connection so that it survives a "bluetoothd restart".
 """
 
 import os
+import socket
 import sys
 
 import dbus
@@ -34,7 +38,7 @@ NUS_SERVICE = "6e400001-b5a3-f393-e0a9-e50e24dcca9e"
 NUS_RX = "6e400002-b5a3-f393-e0a9-e50e24dcca9e"
 NUS_TX = "6e400003-b5a3-f393-e0a9-e50e24dcca9e"
 
-ADAPTER_PATH = "/org/bluez/hci0"
+ADAPTER_PATH = "/org/bluez/hci0"  # the first adapter; tests may add hci1, hci2, ...
 CONNECT_DELAY_MS = 20
 RESOLVE_DELAY_MS = 60
 WRITE_DELAY_MS = 2
@@ -71,14 +75,49 @@ class Sensor:
         self.write_errors = 0
         self.connect_calls = 0
         self.pair_calls = 0
+        self.notified_by_socket = 0
+        self.advertising = True  # False: asleep, not advertising
+        self.heard_by = None  # None: every adapter; else a set of adapter names
+        self.adapter = None  # name of the adapter holding its link
+
+
+class AdapterState:
+    """An adapter as hardware: survives bluetoothd restarts."""
+
+    def __init__(self, name, address):
+        self.name = name
+        self.address = address
+        self.present = True
+        self.powered = True
+        self.max_links = 0  # 0: no limit
+        self.connects = 0
+        self.refused = 0
+        self.max_links_seen = 0
 
 
 class World:
     def __init__(self):
         self.sensors = {}
-        self.powered = True
         self.blocked = False
-        self.adapter_present = True
+        self.acquire = True  # AcquireWrite / AcquireNotify offered (False: NotSupported, the fallback)
+        self.hw = {"hci0": AdapterState("hci0", "00:1A:7D:DA:71:13")}
+
+    # The first adapter's state, as the single-adapter controls knew it.
+    @property
+    def powered(self):
+        return self.hw["hci0"].powered
+
+    @powered.setter
+    def powered(self, on):
+        self.hw["hci0"].powered = on
+
+    @property
+    def adapter_present(self):
+        return self.hw["hci0"].present
+
+    @adapter_present.setter
+    def adapter_present(self, on):
+        self.hw["hci0"].present = on
 
 
 class PropsObject(dbus.service.Object):
@@ -171,13 +210,15 @@ class AgentManager(dbus.service.Object):
 class Adapter(PropsObject):
     iface = ADAPTER_IFACE
 
-    def __init__(self, daemon):
-        super().__init__(daemon, ADAPTER_PATH, {
-            "Address": dbus.String("00:1A:7D:DA:71:13"),
+    def __init__(self, daemon, hw):
+        self.hw = hw
+        self.name = hw.name
+        super().__init__(daemon, "/org/bluez/" + hw.name, {
+            "Address": dbus.String(hw.address),
             "AddressType": dbus.String("public"),
             "Name": dbus.String("fakehost"),
             "Alias": dbus.String("fakehost"),
-            "Powered": dbus.Boolean(daemon.world.powered),
+            "Powered": dbus.Boolean(hw.powered),
             "Discoverable": dbus.Boolean(False),
             "Pairable": dbus.Boolean(True),
             "Discovering": dbus.Boolean(False),
@@ -190,7 +231,10 @@ class Adapter(PropsObject):
     def writable(self, name, value):
         if name != "Powered":
             raise Error("NotPermitted", "read-only property " + name)
-        self.daemon.set_powered(bool(value))
+        self.daemon.set_powered(bool(value), self.name)
+
+    def links(self):
+        return sum(1 for s in self.daemon.world.sensors.values() if s.connected and s.adapter == self.name)
 
     @dbus.service.method(ADAPTER_IFACE, in_signature="a{sv}", sender_keyword="sender")
     def SetDiscoveryFilter(self, filt, sender=None):
@@ -219,7 +263,8 @@ class Adapter(PropsObject):
         if not isinstance(dev, Device):
             raise Error("DoesNotExist", "no such device")
         s = dev.sensor
-        self.daemon.drop_link(s)
+        if s.adapter == self.name:
+            self.daemon.drop_link(s)
         s.paired = s.trusted = False
         self.daemon.remove_object(dev)
 
@@ -235,6 +280,9 @@ class Adapter(PropsObject):
             return False
         return True
 
+    def hears(self, s):
+        return s.heard_by is None or self.name in s.heard_by
+
     def advertise(self):
         """Sensors in range that are not connected advertise; discovery reports them."""
         if self.daemon.closed:
@@ -242,8 +290,8 @@ class Adapter(PropsObject):
         if not self.props["Discovering"]:
             return True
         for s in list(self.daemon.world.sensors.values()):
-            if s.in_range and not s.connected and self.matches(s):
-                dev = self.daemon.device_for(s, create=True)
+            if s.in_range and s.advertising and not s.connected and self.hears(s) and self.matches(s):
+                dev = self.daemon.device_for(s, create=True, adapter=self.name)
                 dev.props["RSSI"] = dbus.Int16(s.rssi)
                 dev.PropertiesChanged(DEVICE_IFACE, {"RSSI": dbus.Int16(s.rssi)}, [])
         return True
@@ -252,9 +300,10 @@ class Adapter(PropsObject):
 class Device(PropsObject):
     iface = DEVICE_IFACE
 
-    def __init__(self, daemon, sensor):
+    def __init__(self, daemon, sensor, adapter):
         self.sensor = sensor
-        path = ADAPTER_PATH + "/dev_" + sensor.addr.replace(":", "_")
+        self.adapter = adapter
+        path = adapter.path + "/dev_" + sensor.addr.replace(":", "_")
         super().__init__(daemon, path, {
             "Address": dbus.String(sensor.addr),
             "AddressType": dbus.String("public"),
@@ -268,7 +317,7 @@ class Device(PropsObject):
             "ServicesResolved": dbus.Boolean(False),
             "LegacyPairing": dbus.Boolean(False),
             "UUIDs": dbus.Array([NUS_SERVICE] if sensor.advertises else [], signature="s"),
-            "Adapter": dbus.ObjectPath(ADAPTER_PATH),
+            "Adapter": dbus.ObjectPath(adapter.path),
         })
         self.gatt = []
 
@@ -281,13 +330,20 @@ class Device(PropsObject):
     def bring_up(self, ok, err):
         """Connects the link: Connected=true then the reply, ServicesResolved later (as BlueZ does)."""
         s = self.sensor
-        if not self.daemon.adapter or not self.daemon.adapter.props["Powered"]:
+        a = self.adapter
+        if self.daemon.adapters.get(a.name) is not a or not a.props["Powered"]:
             err(Error("NotReady", "Resource Not Ready"))
             return
-        if s.connected:
+        if s.connected and s.adapter == a.name:
             ok()
             return
-        if not s.in_range:
+        a.hw.connects += 1
+        if s.connected or (a.hw.max_links and a.links() >= a.hw.max_links):
+            # No free link in the controller (or the sensor is linked elsewhere).
+            a.hw.refused += 1
+            GLib.timeout_add(50, lambda: (err(Error("Failed", "le-connection-abort-by-local")), False)[1])
+            return
+        if not s.in_range or not s.advertising or not a.hears(s):
             GLib.timeout_add(300, lambda: (err(Error("Failed", "le-connection-abort-by-local")), False)[1])
             return
 
@@ -296,7 +352,13 @@ class Device(PropsObject):
                 if not s.connected:
                     err(Error("Failed", "le-connection-abort-by-local"))
                 return False
+            if a.hw.max_links and a.links() >= a.hw.max_links:
+                a.hw.refused += 1
+                err(Error("Failed", "le-connection-abort-by-local"))
+                return False
             s.connected = True
+            s.adapter = a.name
+            a.hw.max_links_seen = max(a.hw.max_links_seen, a.links())
             s.notifying = False
             self.set("Connected", dbus.Boolean(True))
             ok()
@@ -320,6 +382,8 @@ class Device(PropsObject):
         return False
 
     def tear_down(self):
+        for o in self.gatt[1:]:
+            o.release()  # the link is gone: so are the acquired sockets
         for o in reversed(self.gatt):
             self.daemon.remove_object(o)
         self.gatt = []
@@ -339,7 +403,8 @@ class Device(PropsObject):
 
     @dbus.service.method(DEVICE_IFACE)
     def Disconnect(self):
-        self.daemon.drop_link(self.sensor)
+        if self.sensor.adapter == self.adapter.name:
+            self.daemon.drop_link(self.sensor)
 
     @dbus.service.method(DEVICE_IFACE, async_callbacks=("ok", "err"), sender_keyword="sender")
     def Pair(self, ok, err, sender=None):
@@ -398,6 +463,75 @@ class Characteristic(PropsObject):
             "Flags": dbus.Array(flags, signature="s"),
             "MTU": dbus.UInt16(self.sensor.mtu),
         })
+        if "notify" in flags:
+            self.props["NotifyAcquired"] = dbus.Boolean(False)
+        if "write-without-response" in flags:
+            self.props["WriteAcquired"] = dbus.Boolean(False)
+        self.sock = None  # our end of an acquired socket pair
+        self.watch = None
+
+    def acquire(self, what):
+        """A SOCK_SEQPACKET pair as BlueZ gives for AcquireWrite/AcquireNotify: one end to the caller."""
+        if not self.daemon.world.acquire:
+            raise Error("NotSupported", "Operation is not supported")
+        if self.sock is not None:
+            raise Error("NotPermitted", what + " already acquired")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setblocking(False)
+        self.sock = ours
+        self.watch = GLib.io_add_watch(ours.fileno(), GLib.IO_IN | GLib.IO_HUP | GLib.IO_ERR, self.on_socket)
+        fd = dbus.types.UnixFd(theirs.fileno())  # dup'ed for the reply
+        theirs.close()
+        return fd, dbus.UInt16(self.sensor.mtu)
+
+    def on_socket(self, _fd, cond):
+        s = self.sensor
+        while self.sock is not None:
+            try:
+                data = self.sock.recv(1024)
+            except BlockingIOError:
+                return True
+            except OSError:
+                data = b""
+            if not data:
+                self.release()  # the gateway closed its end
+                return False
+            if self.props["Flags"] and "write-without-response" in self.props["Flags"]:
+                if len(data) > s.mtu - 3:
+                    s.write_errors += 1
+                else:
+                    s.written.append(bytes(data))
+        return False
+
+    def release(self):
+        if self.watch is not None:
+            GLib.source_remove(self.watch)
+            self.watch = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+            if "NotifyAcquired" in self.props:
+                self.sensor.notifying = False
+                self.set("NotifyAcquired", dbus.Boolean(False))
+            if "WriteAcquired" in self.props:
+                self.set("WriteAcquired", dbus.Boolean(False))
+
+    @dbus.service.method(GATT_CHAR_IFACE, in_signature="a{sv}", out_signature="hq")
+    def AcquireWrite(self, options):
+        if "write-without-response" not in self.props["Flags"]:
+            raise Error("NotSupported", "Operation is not supported")
+        r = self.acquire("Write")
+        self.set("WriteAcquired", dbus.Boolean(True))
+        return r
+
+    @dbus.service.method(GATT_CHAR_IFACE, in_signature="a{sv}", out_signature="hq")
+    def AcquireNotify(self, options):
+        if "notify" not in self.props["Flags"]:
+            raise Error("NotSupported", "Operation is not supported")
+        r = self.acquire("Notify")
+        self.sensor.notifying = True
+        self.set("NotifyAcquired", dbus.Boolean(True))
+        return r
 
     @dbus.service.method(GATT_CHAR_IFACE, in_signature="aya{sv}", async_callbacks=("ok", "err"))
     def WriteValue(self, value, options, ok, err):
@@ -453,38 +587,51 @@ class Daemon:
         self.agents = {}
         self.default_agent = None
         self.last_filter = {}
-        self.adapter = None
+        self.adapters = {}  # name -> Adapter
         self.root = Root(self)
         self.agent_manager = AgentManager(self)
-        if world.adapter_present:
-            self.add_adapter()
+        for name, hw in sorted(world.hw.items()):
+            if hw.present:
+                self.add_adapter(name)
         self.conn.request_name(BLUEZ)
         log("org.bluez owned by", self.conn.get_unique_name())
 
-    def add_adapter(self):
-        self.adapter = Adapter(self)
-        self.add_object(self.adapter)
-        for s in self.world.sensors.values():
-            if s.paired:  # bonds persist across restarts
-                self.device_for(s, create=True)
+    @property
+    def adapter(self):
+        """The first adapter (hci0), which the single-adapter controls act on."""
+        return self.adapters.get("hci0")
 
-    def remove_adapter(self):
-        if not self.adapter:
+    def add_adapter(self, name="hci0"):
+        a = Adapter(self, self.world.hw[name])
+        self.adapters[name] = a
+        self.add_object(a)
+        for s in self.world.sensors.values():
+            if s.paired and a.hears(s):  # bonds persist across restarts
+                self.device_for(s, create=True, adapter=name)
+
+    def remove_adapter(self, name="hci0"):
+        a = self.adapters.get(name)
+        if not a:
             return
         for s in self.world.sensors.values():
-            self.drop_link(s)
-        for p in sorted([p for p in self.objects if p.startswith(ADAPTER_PATH + "/")], reverse=True):
+            if s.adapter == name:
+                self.drop_link(s)
+        for p in sorted([p for p in self.objects if p.startswith(a.path + "/")], reverse=True):
             self.remove_object(self.objects[p])
-        self.remove_object(self.adapter)
-        GLib.source_remove(self.adapter.timer)
-        self.adapter = None
+        self.remove_object(a)
+        GLib.source_remove(a.timer)
+        del self.adapters[name]
 
     def shutdown(self):
         self.closed = True
         for s in self.world.sensors.values():
             s.connected = s.notifying = s.writing = False
-        if self.adapter:
-            GLib.source_remove(self.adapter.timer)
+            s.adapter = None
+        for a in self.adapters.values():
+            GLib.source_remove(a.timer)
+        for o in list(self.objects.values()):
+            if isinstance(o, Characteristic):
+                o.release()
         for o in list(self.objects.values()) + [self.root, self.agent_manager]:
             o.remove_from_connection()
         self.conn.release_name(BLUEZ)
@@ -500,11 +647,16 @@ class Daemon:
             self.root.InterfacesRemoved(dbus.ObjectPath(obj.path), [obj.iface])
             obj.remove_from_connection()
 
-    def device_for(self, sensor, create=False):
-        path = ADAPTER_PATH + "/dev_" + sensor.addr.replace(":", "_")
+    def device_for(self, sensor, create=False, adapter=None):
+        """The sensor's device on `adapter`; by default on the adapter holding its link, else hci0."""
+        name = adapter or sensor.adapter or "hci0"
+        a = self.adapters.get(name)
+        if a is None:
+            return None
+        path = a.path + "/dev_" + sensor.addr.replace(":", "_")
         dev = self.objects.get(path)
-        if dev is None and create and self.adapter:
-            dev = Device(self, sensor)
+        if dev is None and create:
+            dev = Device(self, sensor, a)
             self.add_object(dev)
         return dev
 
@@ -512,24 +664,27 @@ class Daemon:
         sensor.notifying = sensor.writing = False
         if not sensor.connected:
             return
-        sensor.connected = False
         dev = self.device_for(sensor)
+        sensor.connected = False
+        sensor.adapter = None
         if dev:
             dev.tear_down()
         log("link dropped", sensor.addr)
 
-    def set_powered(self, on):
+    def set_powered(self, on, name="hci0"):
         if on and self.world.blocked:
             raise Error("Blocked", "Blocked through rfkill")
-        self.world.powered = on
-        if not self.adapter:
+        self.world.hw[name].powered = on
+        a = self.adapters.get(name)
+        if not a:
             return
         if not on:
             for s in self.world.sensors.values():
-                self.drop_link(s)
-            self.adapter.discovery_clients.clear()
-            self.adapter.set("Discovering", dbus.Boolean(False))
-        self.adapter.set("Powered", dbus.Boolean(on))
+                if s.adapter == name:
+                    self.drop_link(s)
+            a.discovery_clients.clear()
+            a.set("Discovering", dbus.Boolean(False))
+        a.set("Powered", dbus.Boolean(on))
 
     def ask_agent(self, method, signature, args, reply, error, requester=None):
         owner = requester if requester in self.agents else self.default_agent
@@ -557,8 +712,9 @@ class Control(dbus.service.Object):
     def AddSensor(self, addr, name, rssi, advertises):
         s = Sensor(str(addr), str(name), int(rssi), bool(advertises))
         self.world.sensors[s.addr] = s
-        if self.daemon.adapter:
-            self.daemon.adapter.advertise()
+        if self.daemon:
+            for a in self.daemon.adapters.values():
+                a.advertise()
 
     @dbus.service.method(CONTROL_IFACE, in_signature="si")
     def SetPasskey(self, addr, passkey):
@@ -587,8 +743,17 @@ class Control(dbus.service.Object):
         dev = self.daemon.device_for(s)
         if not (dev and s.connected and s.notifying and dev.tx()) or len(value) > s.mtu - 3:
             return False
-        dev.tx().set("Value", dbus.Array(bytes(value), signature="y"))
+        if dev.tx().sock is not None:
+            dev.tx().sock.send(bytes(value))  # acquired: through the socket, no PropertiesChanged
+            s.notified_by_socket += 1
+        else:
+            dev.tx().set("Value", dbus.Array(bytes(value), signature="y"))
         return True
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="b")
+    def SetAcquire(self, on):
+        """Offer AcquireWrite/AcquireNotify (default) or answer NotSupported, as older BlueZ does."""
+        self.world.acquire = bool(on)
 
     @dbus.service.method(CONTROL_IFACE, in_signature="s")
     def DropLink(self, addr):
@@ -611,6 +776,46 @@ class Control(dbus.service.Object):
             self.daemon.add_adapter()
         elif not present:
             self.daemon.remove_adapter()
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="sqb")
+    def AddAdapter(self, name, max_links, present):
+        """Adds (or reconfigures) adapter `name` with at most `max_links` links at once (0: no limit)."""
+        name = str(name)
+        hw = self.world.hw.get(name)
+        if hw is None:
+            n = len(self.world.hw)
+            hw = self.world.hw[name] = AdapterState(name, "00:1A:7D:DA:71:%02X" % (0x13 + n))
+        hw.max_links = int(max_links)
+        hw.present = bool(present)
+        if present and self.daemon and name not in self.daemon.adapters:
+            self.daemon.add_adapter(name)
+        elif not present and self.daemon:
+            self.daemon.remove_adapter(name)
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="sb")
+    def SetAdapterPowered(self, name, on):
+        self.daemon.set_powered(bool(on), str(name))
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="s", out_signature="a{sv}")
+    def AdapterStats(self, name):
+        hw = self.world.hw[str(name)]
+        links = sum(1 for s in self.world.sensors.values() if s.connected and s.adapter == hw.name)
+        return {"links": dbus.UInt32(links), "max_links_seen": dbus.UInt32(hw.max_links_seen),
+                "connects": dbus.UInt32(hw.connects), "refused": dbus.UInt32(hw.refused)}
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="sb")
+    def SetAdvertising(self, addr, on):
+        """A sleeping sensor stops advertising (its link, if any, stays until someone drops it)."""
+        s = self.sensor(addr)
+        s.advertising = bool(on)
+        if on and self.daemon:
+            for a in self.daemon.adapters.values():
+                a.advertise()
+
+    @dbus.service.method(CONTROL_IFACE, in_signature="sas")
+    def SetHeardBy(self, addr, names):
+        """Only these adapters hear the sensor (an empty list: all of them)."""
+        self.sensor(addr).heard_by = set(str(n) for n in names) or None
 
     @dbus.service.method(CONTROL_IFACE, in_signature="u")
     def Restart(self, down_ms):
@@ -643,6 +848,10 @@ class Control(dbus.service.Object):
             "trusted": dbus.Boolean(s.trusted),
             "notifying": dbus.Boolean(s.notifying),
             "connect_calls": dbus.UInt32(s.connect_calls),
+            "adapter": dbus.String(s.adapter or ""),
+            "write_acquired": dbus.Boolean(bool(dev and dev.rx() and dev.rx().sock is not None)),
+            "notify_acquired": dbus.Boolean(bool(dev and dev.tx() and dev.tx().sock is not None)),
+            "notified_by_socket": dbus.UInt32(s.notified_by_socket),
             "pair_calls": dbus.UInt32(s.pair_calls),
             "write_errors": dbus.UInt32(s.write_errors),
             "mtu": dbus.UInt16(s.mtu),

@@ -19,7 +19,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from ble_harness import Bus, wait_until  # noqa: E402
-from harness import Gateway, Mosquitto, Observer, Sensor  # noqa: E402
+from harness import Gateway, Mosquitto, Observer, Sensor, free_port  # noqa: E402
 import mqttsn_packets as sn  # noqa: E402
 
 SENSOR = "C0:FF:EE:00:00:01"
@@ -84,6 +84,8 @@ def gateway(bus, broker, tmp_path):
     with open(gw.config, "a") as f:
         f.write('\n[ble]\nenabled = true\nallow = ["%s"]\n' % SENSOR.lower())
         f.write("\n[status]\ninterval_s = 1\n")
+        gw.metrics_port = free_port()
+        f.write('\n[metrics]\nlisten = "127.0.0.1:%d"\n' % gw.metrics_port)
     gw.start()
     time.sleep(0.3)
     if "not built into this gateway" in gw.log_text() or "without BLE" in gw.log_text():
@@ -222,3 +224,22 @@ def test_sensor_status_has_rssi_mtu_and_last_seen(bus, gateway, observer):
     assert 0 <= st["last_seen_s"] <= 3, st
     bus.control.SetMtu(SENSOR, 247)
     wait_until(lambda: latest()["mtu"] == 247, 10, "new MTU in the status")
+
+
+def test_metrics_count_the_ble_link(bus, gateway, observer):
+    import urllib.request
+
+    def scrape():
+        url = "http://127.0.0.1:%d/metrics" % gateway.metrics_port
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode()
+    # The allow-listed sensor is connected (the fixture waited for it): one GATT link.
+    text = scrape()
+    assert 'mqttsn_gateway_ble_links{adapter="hci0"} 1\n' in text
+    assert 'mqttsn_gateway_ble_max_connections{adapter="hci0"} 5\n' in text
+    assert 'mqttsn_gateway_ble_connects_refused_total{adapter="hci0"} 0\n' in text
+    s = Sensor(link=BleLink(bus, SENSOR), name="ble-metrics")
+    s.connect("ble-metrics-1", duration=60)
+    text = scrape()
+    assert 'mqttsn_gateway_sensors_by_transport{transport="ble"} 1\n' in text, text
+    assert 'mqttsn_gateway_sensors_by_transport{transport="udp"} 0\n' in text, text

@@ -93,12 +93,19 @@ def test_agent_accepts_allow_listed_sensor_pairing(bus, drivers):
     assert bus.control.SensorPair(SENSOR) == "accepted"
 
 
+@pytest.mark.parametrize("acquire", [True, False], ids=["acquired-sockets", "writevalue-fallback"])
 @pytest.mark.parametrize("mtu", [23, 247])
-def test_300_bytes_each_way(bus, drivers, mtu):
+def test_300_bytes_each_way(bus, drivers, mtu, acquire):
+    """Both data paths: AcquireWrite/AcquireNotify sockets on the loop where BlueZ offers them,
+    WriteValue/PropertiesChanged where it answers NotSupported."""
     bus.control.AddSensor(SENSOR, "sensor1", -50, True)
     bus.control.SetMtu(SENSOR, mtu)
+    bus.control.SetAcquire(acquire)
     d = start(bus, drivers)
     ready(bus)
+    wait_until(lambda: bus.state(SENSOR)["write_acquired"] == acquire, 5, "write path chosen")
+    st = bus.state(SENSOR)
+    assert st["notify_acquired"] == acquire and st["write_acquired"] == acquire, st
     exchange(bus, d, 300)
     exchange(bus, d, 7, seed=3)
     # Several messages queued at once go out one write at a time, in order.
@@ -108,6 +115,7 @@ def test_300_bytes_each_way(bus, drivers, mtu):
         d.send(SENSOR, m)
     wait_until(lambda: reassemble(bus.written(SENSOR)) == msgs, 10, "queued writes")
     assert int(bus.state(SENSOR)["write_errors"]) == 0
+    assert (int(bus.state(SENSOR)["notified_by_socket"]) > 0) == acquire
 
 
 def test_passkey_from_config(bus, drivers):

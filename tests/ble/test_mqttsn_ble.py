@@ -117,3 +117,17 @@ def test_remove_deletes_the_bond(bus):
 
 def test_bad_address_is_refused(bus):
     assert tool(bus, "pair", "C0-FF-EE-00-00-01").returncode != 0
+
+
+def test_list_shows_adapter_and_slot_use(bus, tmp_path):
+    bus.control.AddAdapter("hci1", 0, True)
+    r = tool(bus, "pair", SENSOR)
+    assert r.returncode == 0, r.stderr
+    cfg = tmp_path / "gateway.toml"
+    cfg.write_text("[ble]\nenabled = true\nmax_connections = 3\n")
+    r = tool(bus, "list", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    table = rows(r.stdout)
+    assert table[SENSOR][-1] == "hci0", r.stdout
+    assert table["hci0"] == ["hci0", "yes", "1/3"], r.stdout
+    assert table["hci1"] == ["hci1", "yes", "0/3"], r.stdout

@@ -233,7 +233,7 @@ def test_status_topics_after_known_traffic(broker, tmp_path):
         assert wait_until(status_ok, 10), obs.on("mqttsn-gateway/9/status")[-1:]
         st = json.loads(latest("mqttsn-gateway/9/status"))
         assert st["online"] is True
-        assert st["by_transport"] == {"udp": 1, "ble": 0}
+        assert st["by_transport"] == {"udp": 1, "ble": 0, "dtls": 0}
         assert st["sensors"] == {"active": 1, "asleep": 0, "awake": 0, "connecting": 0}
         assert st["malformed"] == 0 and st["uptime_s"] >= 0
         assert st["messages"]["out"] >= 2, st  # CONNACK and REGACK at least

@@ -1,4 +1,4 @@
-"""Hostile input through the real binary (issue 8): the fuzz corpus, seeded mutations of it and
+"""Hostile input through the real binary: the fuzz corpus, seeded mutations of it and
 crafted abusive clients, from many source addresses, against mosquitto and the real gateway.
 
 Afterwards the gateway must still be alive, serve a well-behaved sensor end to end, have reaped

@@ -129,7 +129,7 @@ def _toml_value(v):
 
 
 def default_protocol():
-    # Short timers so lifecycle tests take seconds (issue 4).
+    # Short timers so lifecycle tests take seconds.
     return {"retry_interval_ms": 700, "retry_count": 2, "advertise_interval_s": 1,
             "max_buffered_per_client": 100}
 

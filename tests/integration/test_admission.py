@@ -1,4 +1,4 @@
-"""Admission control and resource caps (issue 8): ClientId and network allow-lists, the session
+"""Admission control and resource caps: ClientId and network allow-lists, the session
 cap, the per-source rate limit, buffer byte caps, SIGHUP reload of the allow-lists, and the
 refusal counters in the status topic."""
 import json
@@ -205,6 +205,6 @@ def test_refusals_counted_in_status(sensors, gateway, observer):
     outsider.send(sn.searchgw(0))
     outsider.send(sn.pingreq())
     st = status(observer, gateway, lambda st: st["drops"]["network_not_allowed"] == 2)
-    assert st["refused"] == {"client_id": 1, "network": 1, "max_sessions": 0,
-                           "credentials": 0}, st
+    assert st["refused"] == {"client_id": 1, "network": 1, "max_sessions": 0, "identity": 0,
+                             "credentials": 0}, st
     assert st["drops"]["rate_limited"] == 0

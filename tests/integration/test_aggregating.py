@@ -1,4 +1,4 @@
-"""Aggregating mode (broker.mode = "aggregating", issue 7): all sensors share one upstream MQTT
+"""Aggregating mode (broker.mode = "aggregating"): all sensors share one upstream MQTT
 connection; subscriptions are reference-counted across sensors and messages fanned out.
 
 The broker here publishes $SYS every second: its connected-client and subscription counts show

@@ -1,4 +1,4 @@
-"""Broker reachability as sensors see it (design.md Upstream, §6.1)."""
+"""Broker reachability as sensors see it (docs/design.md Upstream, §6.1)."""
 import mqttsn_packets as sn
 
 

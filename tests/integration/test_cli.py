@@ -1,4 +1,4 @@
-"""Command line and configuration checking of the real binary (issue 3: --check-config, --version,
+"""Command line and configuration checking of the real binary (--check-config, --version,
 --help; unknown keys and wrong types are errors that name the key)."""
 import subprocess
 

@@ -1,4 +1,4 @@
-"""Connection setup and teardown, discovery, unknown senders, IPv6, ClientId takeover (issue 3)."""
+"""Connection setup and teardown, discovery, unknown senders, IPv6, ClientId takeover."""
 import socket
 
 import mqttsn_packets as sn
@@ -56,7 +56,7 @@ def test_advertise_sent_periodically_to_advertise_to(gateway):
 
 
 def test_unknown_sender_gets_disconnect(gateway, sensors):
-    # §6.12 / issue 3: a message the gateway cannot map to a client is answered with DISCONNECT.
+    # §6.12: a message the gateway cannot map to a client is answered with DISCONNECT.
     for i, raw in enumerate([sn.pingreq(),
                              sn.register(0, 1, "a/b"),
                              sn.publish(5, b"x", msg_id=3, qos=1),

@@ -1,4 +1,4 @@
-"""Forwarder encapsulation (§5.5): several wireless nodes behind one UDP address (issue 3)."""
+"""Forwarder encapsulation (§5.5): several wireless nodes behind one UDP address."""
 import mqttsn_packets as sn
 from harness import Forwarder, Sensor
 

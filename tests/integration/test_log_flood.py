@@ -1,4 +1,4 @@
-"""Log floods are rate-limited with a count of what was suppressed (issue 6): 5000 malformed
+"""Log floods are rate-limited with a count of what was suppressed: 5000 malformed
 datagrams and 2000 packets from unknown senders leave a bounded log whose "N similar messages
 suppressed (kind)" lines account for every line not printed, while single normal events are still
 logged one line each."""

@@ -1,4 +1,4 @@
-"""Broker outage during QoS 1 traffic from 50 sensors (issue 8): every acknowledged message arrives.
+"""Broker outage during QoS 1 traffic from 50 sensors: every acknowledged message arrives.
 
 mosquitto runs with persistence, so what it acknowledged to the gateway and had not yet delivered to
 the observer (a clean_session=False client with a QoS 1 subscription) survives the restart. The

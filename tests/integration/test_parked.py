@@ -1,4 +1,4 @@
-"""Engineer R1: CONNECT latency through the gateway, and parked CleanSession=false sessions
+"""CONNECT latency through the gateway, and parked CleanSession=false sessions
 (protocol.parked_session_expiry_s, resume with Will=true)."""
 import time
 

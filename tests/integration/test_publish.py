@@ -1,4 +1,4 @@
-"""Uplink: sensor PUBLISH at every QoS through every topic id type, retain, errors (issue 3)."""
+"""Uplink: sensor PUBLISH at every QoS through every topic id type, retain, errors."""
 import pytest
 
 import mqttsn_packets as sn

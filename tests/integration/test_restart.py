@@ -1,4 +1,4 @@
-"""Issue 8 (persistence): sessions survive a gateway restart, clean (SIGTERM) or not (SIGKILL).
+"""Persistence: sessions survive a gateway restart, clean (SIGTERM) or not (SIGKILL).
 
 The gateway keeps sensor sessions in [state] path (SQLite). Each test restarts the same gateway
 (same config, port and state file) and checks what a sensor relies on: a sleeping sensor's

@@ -1,4 +1,4 @@
-"""Gateway retransmission (Tretry 0.7 s, Nretry 2), in-flight limit, CleanSession=false, issue 4."""
+"""Gateway retransmission (Tretry 0.7 s, Nretry 2), in-flight limit, CleanSession=false."""
 import pytest
 
 import mqttsn_packets as sn

@@ -1,4 +1,4 @@
-"""Malformed datagrams are dropped; the sender's session and everyone else keep working (issue 3)."""
+"""Malformed datagrams are dropped; the sender's session and everyone else keep working."""
 import random
 import struct
 

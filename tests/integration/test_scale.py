@@ -1,4 +1,4 @@
-"""200 concurrent sensors each publishing QoS 1: every PUBACK and every message arrives (issue 3)."""
+"""200 concurrent sensors each publishing QoS 1: every PUBACK and every message arrives."""
 import select
 import time
 

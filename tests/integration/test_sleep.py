@@ -1,4 +1,4 @@
-"""Sleeping clients (§6.14 asleep / awake / lost by sleep timer), issue 4.
+"""Sleeping clients (§6.14 asleep / awake / lost by sleep timer).
 
 Sleep durations 2-10 s (sleep timer = duration + 50 % below a minute).
 """

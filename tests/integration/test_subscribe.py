@@ -1,4 +1,4 @@
-"""Downlink: SUBSCRIBE/UNSUBSCRIBE, gateway PUBLISH at every QoS, wildcards with REGISTER (issue 3)."""
+"""Downlink: SUBSCRIBE/UNSUBSCRIBE, gateway PUBLISH at every QoS, wildcards with REGISTER."""
 import pytest
 
 import mqttsn_packets as sn

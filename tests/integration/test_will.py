@@ -1,4 +1,4 @@
-"""Will (§6.2-§6.4) and keep-alive supervision (§6.14 active -> lost), issue 4.
+"""Will (§6.2-§6.4) and keep-alive supervision (§6.14 active -> lost).
 
 Short timers: keep-alive 2 s (lost after 1.5 x 2 s).
 """

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <string>
 
-#include "gateway/admission.hpp"
-#include "gateway/config.hpp"
-#include "gateway/rate_limit.hpp"
+#include "gateway/admission/admission.hpp"
+#include "gateway/admission/rate_limit.hpp"
+#include "gateway/service/config.hpp"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "gateway/config.hpp"
+#include "gateway/service/config.hpp"
 
 namespace {
 
@@ -107,6 +107,19 @@ rssi_min = -80
     CHECK(r.config.state.path == "state.db");
     CHECK(has_error(gw::parse_config("[state]\npath = 1\n"), "state.path: expected string"));
     CHECK(has_error(gw::parse_config("[state]\nfile = \"x\"\n"), "state.file: unknown key"));
+  }
+
+  TEST_CASE("config: [metrics] listen; off by default, the address checked") {
+    CHECK(gw::parse_config("").config.metrics.listen.empty());
+    auto r = gw::parse_config("[metrics]\nlisten = \"127.0.0.1:9883\"\n");
+    REQUIRE(r.ok());
+    CHECK(r.config.metrics.listen == "127.0.0.1:9883");
+    CHECK(gw::parse_config("[metrics]\nlisten = \"[::1]:9883\"\n").ok());
+    CHECK(has_error(gw::parse_config("[metrics]\nlisten = \"localhost:9883\"\n"),
+                    "metrics.listen: bad address"));
+    CHECK(has_error(gw::parse_config("[metrics]\nlisten = \"127.0.0.1\"\n"),
+                    "metrics.listen: bad address"));
+    CHECK(has_error(gw::parse_config("[metrics]\nport = 1\n"), "metrics.port: unknown key"));
   }
 
   TEST_CASE("config: wrong types are errors naming the key") {

@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "gateway/mailbox.hpp"
+#include "gateway/upstream/mailbox.hpp"
 
 TEST_SUITE("runtime") {
   TEST_CASE("mailbox: events posted from other threads all arrive on the loop, in order") {

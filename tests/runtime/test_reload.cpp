@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <string>
 
-#include "gateway/reload.hpp"
+#include "gateway/service/reload.hpp"
 
 namespace {
 
@@ -51,6 +51,14 @@ TEST_SUITE("runtime") {
     fresh.state.path = "/var/lib/mqttsn-gateway/other.db";
     const auto plan = gw::plan_reload(old_config, fresh, false);
     CHECK(has(plan.ignored, "state.path"));
+    CHECK(plan.changes.empty());
+  }
+
+  TEST_CASE("reload: a new [metrics] listen needs a restart (the endpoint stays where it is)") {
+    gw::Config old_config, fresh;
+    fresh.metrics.listen = "127.0.0.1:9883";
+    const auto plan = gw::plan_reload(old_config, fresh, false);
+    CHECK(has(plan.ignored, "metrics.listen"));
     CHECK(plan.changes.empty());
   }
 }

@@ -1,9 +1,9 @@
-// Per-sensor certificate files (gateway/sensor_credentials.hpp): which ClientIds may name a file,
-// template expansion, and the refusals (the loading itself is covered by tests/acl).
+// Per-sensor certificate files (gateway/upstream/sensor_credentials.hpp): which ClientIds may name
+// a file, template expansion, and the refusals (the loading itself is covered by tests/acl).
 #include <doctest/doctest.h>
 
-#include "gateway/sensor_credentials.hpp"
-#include "gateway/upstream_options.hpp"
+#include "gateway/upstream/sensor_credentials.hpp"
+#include "gateway/upstream/upstream_options.hpp"
 
 TEST_CASE("file_name_safe: printable, no separators, no ..") {
   CHECK(gw::file_name_safe("s1"));

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "gateway/state_store.hpp"
+#include "gateway/store/state_store.hpp"
 
 namespace {
 
@@ -64,16 +64,18 @@ TEST_CASE("state store: a session is read back exactly; rewrite and delete by Cl
   b.snapshot.state = gw::SessionState::Disconnected;
   b.parked_at_unix_ms = 1764150000000;
   {
-    auto opened = gw::open_state_store(path);
-    REQUIRE(opened.error.empty());
+    auto result = gw::open_state_store(path);
+    REQUIRE(result.ok());
+    auto& opened = result.value();
     CHECK(opened.problem.empty());
     CHECK(opened.sessions.empty());
     const gw::StoredSession both[] = {a, b};
-    CHECK(opened.store->write(both, {}) == "");
+    CHECK(opened.store->write(both, {}).ok());
   }
   {
-    auto opened = gw::open_state_store(path);
-    REQUIRE(opened.error.empty());
+    auto result = gw::open_state_store(path);
+    REQUIRE(result.ok());
+    auto& opened = result.value();
     REQUIRE(opened.sessions.size() == 2);
     const auto& got =
         opened.sessions[1].snapshot.client_id == "b" ? opened.sessions[0] : opened.sessions[1];
@@ -85,9 +87,11 @@ TEST_CASE("state store: a session is read back exactly; rewrite and delete by Cl
     a.snapshot.topics.clear();
     const gw::StoredSession one[] = {a};
     const std::string gone[] = {"b"};
-    CHECK(opened.store->write(one, gone) == "");
+    CHECK(opened.store->write(one, gone).ok());
   }
-  auto opened = gw::open_state_store(path);
+  auto result = gw::open_state_store(path);
+  REQUIRE(result.ok());
+  auto& opened = result.value();
   REQUIRE(opened.sessions.size() == 1);
   CHECK(opened.sessions[0].snapshot == a.snapshot);
 }
@@ -99,20 +103,20 @@ TEST_CASE("state store: a file that is not SQLite is moved aside and a new one s
     std::ofstream f(path);
     for (int i = 0; i < 100; ++i) f << "not a database at all\n";
   }
-  auto opened = gw::open_state_store(path);
-  CHECK(opened.error.empty());
+  auto result = gw::open_state_store(path);
+  REQUIRE(result.ok());
+  auto& opened = result.value();
   CHECK_FALSE(opened.problem.empty());
   REQUIRE_FALSE(opened.moved_aside.empty());
   CHECK(fs::exists(opened.moved_aside));
   REQUIRE(opened.store != nullptr);
   CHECK(opened.sessions.empty());
   const gw::StoredSession one[] = {sleeping_sensor()};
-  CHECK(opened.store->write(one, {}) == "");
+  CHECK(opened.store->write(one, {}).ok());
 }
 
 TEST_CASE("state store: a directory that does not exist is an error, nothing is moved") {
-  auto opened = gw::open_state_store("/nonexistent-dir-for-the-test/state.db");
-  CHECK(opened.store == nullptr);
-  CHECK_FALSE(opened.error.empty());
-  CHECK(opened.moved_aside.empty());
+  auto result = gw::open_state_store("/nonexistent-dir-for-the-test/state.db");
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().find("cannot create the state file") != std::string::npos);
 }

@@ -1,4 +1,5 @@
 // The per-client topic registry and the bounded outbox on their own.
+#include <map>
 #include <memory>
 #include <set>
 
@@ -174,4 +175,16 @@ TEST_CASE("outbox: totals over all clients are shared; each client makes room fr
   // Destroyed outboxes give their share back.
   CHECK(budget->messages() == 0);
   CHECK(budget->bytes() == 0);
+}
+
+TEST_CASE("predefined topics replaced whole: a registry built before sees both new directions") {
+  auto live = std::make_shared<gw::PredefinedTopics>(gw::PredefinedTopics{{1, "cmd/x"}});
+  TopicRegistry r(live);
+  CHECK(r.predefined_id("cmd/x") == 1);
+  live->replace(gw::PredefinedTopicSet(std::map<std::uint16_t, std::string>{{5, "cmd/x"}}));
+  CHECK(r.predefined_id("cmd/x") == 5);
+  CHECK(r.predefined_name(1) == nullptr);
+  REQUIRE(r.predefined_name(5) != nullptr);
+  CHECK(*r.predefined_name(5) == "cmd/x");
+  CHECK(r.for_client("cmd/x") == ClientTopic{TopicIdType::Predefined, 5, false});
 }

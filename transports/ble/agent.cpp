@@ -1,5 +1,7 @@
 #include "transports/ble/agent.hpp"
 
+#include "transports/log/limited_log.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -18,7 +20,7 @@ Agent::Agent(sdbus::IConnection& conn, AllowedFn allowed, PasskeyFn passkey)
   object_->registerMethod("Release").onInterface(iface).implementedAs(
       [] { spdlog::info("BLE agent released by BlueZ"); });
   object_->registerMethod("Cancel").onInterface(iface).implementedAs(
-      [] { spdlog::info("BLE pairing cancelled"); });
+      [] { util::log_limited("BLE agent", spdlog::level::info, "BLE pairing cancelled"); });
   object_->registerMethod("RequestPinCode")
       .onInterface(iface)
       .implementedAs([this](const ObjectPath& dev) -> std::string {
@@ -35,10 +37,13 @@ Agent::Agent(sdbus::IConnection& conn, AllowedFn allowed, PasskeyFn passkey)
         const auto addr = check(dev, "passkey");
         const auto key = passkey_(addr);
         if (!key) {
-          spdlog::warn("BLE agent: {} asked for a passkey but none is configured: rejected", addr);
+          util::log_limited("BLE agent rejected", spdlog::level::warn,
+                            "BLE agent: {} asked for a passkey but none is configured: rejected",
+                            addr);
           throw sdbus::Error(bluez::kRejected, "no passkey configured");
         }
-        spdlog::info("BLE agent: passkey supplied for {}", addr);
+        util::log_limited("BLE agent", spdlog::level::info, "BLE agent: passkey supplied for {}",
+                          addr);
         return *key;
       });
   object_->registerMethod("DisplayPasskey")
@@ -69,10 +74,13 @@ std::string Agent::check(const std::string& device_path, const char* what) const
   } catch (...) {
   }
   if (!addr) {
-    spdlog::warn("BLE agent: {} request from {} (not in allow-list): rejected", what, device_path);
+    util::log_limited("BLE agent rejected", spdlog::level::warn,
+                      "BLE agent: {} request from {} (not in allow-list): rejected", what,
+                      device_path);
     throw sdbus::Error(bluez::kRejected, "device not in allow-list");
   }
-  spdlog::info("BLE agent: {} request from {}: accepted", what, *addr);
+  util::log_limited("BLE agent", spdlog::level::info, "BLE agent: {} request from {}: accepted",
+                    what, *addr);
   return *addr;
 }
 

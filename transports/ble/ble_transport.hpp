@@ -21,7 +21,10 @@
 namespace transport {
 
 struct BleConfig {
-  std::string adapter;             // "" = first adapter found (e.g. "hci0")
+  std::string adapter;                       // "" = first adapter found (e.g. "hci0")
+  std::vector<std::string> adapters;         // several adapters ("hci0", "hci1"); empty = `adapter`
+  std::size_t max_connections = 5;           // GATT links at once per adapter
+  std::chrono::seconds idle_disconnect{30};  // an asleep sensor's link is released; 0 = never
   std::vector<std::string> allow;  // identity addresses "C0:FF:EE:00:00:01" (case-insensitive)
   std::string service_uuid = "6e400001-b5a3-f393-e0a9-e50e24dcca9e";
   std::string rx_uuid = "6e400002-b5a3-f393-e0a9-e50e24dcca9e";  // we write
@@ -30,6 +33,9 @@ struct BleConfig {
   std::map<std::string, std::uint32_t> passkeys;  // address -> fixed passkey
   std::chrono::milliseconds reassembly_timeout{3000};
   std::size_t max_message = 1024;
+  // AcquireNotify / AcquireWrite sockets where BlueZ offers them; false: always
+  // StartNotify + PropertiesChanged and WriteValue.
+  bool acquire = true;
 };
 
 class BleTransport final : public Transport {
@@ -52,14 +58,26 @@ class BleTransport final : public Transport {
   void send(const PeerAddress& to,
             std::span<const std::uint8_t> bytes) override;  // MTU-3 chunks, queued
 
+  void set_peer_idle(const PeerAddress& peer, bool idle) override;
+
   struct DeviceInfo {
     std::string address, name;
     int rssi;
     bool paired, bonded, trusted, connected;
     unsigned mtu;
     std::uint64_t errors;
+    std::string adapter;  // "hci0" while it holds (or is getting) a link, else ""
+    std::uint64_t connects = 0, refused = 0;
   };
   std::vector<DeviceInfo> devices() const;  // for status
+
+  struct AdapterInfo {
+    std::string name;  // "hci0"
+    bool powered = false, in_use = false;
+    std::size_t links = 0, max_links = 0, max_connections = 0;
+    std::uint64_t connects = 0, refused = 0, released = 0;
+  };
+  std::vector<AdapterInfo> adapters() const;  // for status
 
   // Applies a new [ble] allow (SIGHUP): devices no longer allowed are disconnected and neither
   // paired nor connected again; newly allowed ones already discovered are paired/connected now,

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -37,6 +38,7 @@ struct Options {
   std::string address;
   std::string config;
   std::optional<std::uint32_t> passkey;
+  unsigned max_connections = 5;
 };
 
 struct Bluez {
@@ -91,27 +93,44 @@ unsigned mtu_under(const bluez::ManagedObjects& objs, const std::string& dev) {
   return mtu;
 }
 
-void print_devices(Bluez& b, const Options& o, bool only_seen) {
-  const auto adapter = b.adapter_path(o);
+// With `all_adapters` (list without --adapter): every adapter's devices, then slot use per adapter.
+void print_devices(Bluez& b, const Options& o, bool only_seen, bool all_adapters = false) {
+  const auto adapter = all_adapters ? std::string() : b.adapter_path(o);
   const auto objs = b.objects();
-  std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %s\n", "ADDRESS", "NAME", "RSSI", "PAIRED",
-              "BONDED", "TRUSTED", "CONNECTED", "MTU");
+  std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %-4s %s\n", "ADDRESS", "NAME", "RSSI",
+              "PAIRED", "BONDED", "TRUSTED", "CONNECTED", "MTU", "ADAPTER");
+  std::map<std::string, unsigned> links;
   for (const auto& [path, ifaces] : objs) {
     const auto it = ifaces.find(bluez::kDevice);
-    if (it == ifaces.end() || path.compare(0, adapter.size() + 1, adapter + "/") != 0) continue;
+    if (it == ifaces.end()) continue;
+    const auto slash = path.rfind('/');
+    const std::string parent = path.substr(0, slash);
+    if (!adapter.empty() && parent != adapter) continue;
     const auto& p = it->second;
     const auto rssi = bluez::get<std::int16_t>(p, "RSSI");
     if (only_seen && !rssi) continue;
     const bool connected = bluez::get<bool>(p, "Connected").value_or(false);
+    if (connected) ++links[parent];
     const auto mtu = mtu_under(objs, path);
-    std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %s\n",
+    std::printf("%-17s  %-20s %5s  %-6s %-6s %-7s %-9s %-4s %s\n",
                 bluez::get<std::string>(p, "Address").value_or("?").c_str(),
                 bluez::get<std::string>(p, "Alias").value_or("").c_str(),
                 rssi ? std::to_string(*rssi).c_str() : "-",
                 yes_no(bluez::get<bool>(p, "Paired").value_or(false)).c_str(),
                 yes_no(bluez::get<bool>(p, "Bonded").value_or(false)).c_str(),
                 yes_no(bluez::get<bool>(p, "Trusted").value_or(false)).c_str(),
-                yes_no(connected).c_str(), connected && mtu ? std::to_string(mtu).c_str() : "-");
+                yes_no(connected).c_str(), connected && mtu ? std::to_string(mtu).c_str() : "-",
+                parent.substr(parent.rfind('/') + 1).c_str());
+  }
+  if (!all_adapters) return;
+  // Slot use: links now out of [ble] max_connections (from --config, else the default 5).
+  std::printf("\n%-8s %-7s %s\n", "ADAPTER", "POWERED", "LINKS");
+  for (const auto& [path, ifaces] : objs) {
+    const auto it = ifaces.find(bluez::kAdapter);
+    if (it == ifaces.end()) continue;
+    std::printf("%-8s %-7s %u/%u\n", path.substr(path.rfind('/') + 1).c_str(),
+                yes_no(bluez::get<bool>(it->second, "Powered").value_or(false)).c_str(),
+                links[path], o.max_connections);
   }
 }
 
@@ -356,7 +375,10 @@ int main(int argc, char** argv) {
                                             : "not a BLE address (C0:FF:EE:00:00:01): " + s;
   };
   auto* list = app.add_subcommand(
-      "list", "known sensors: address, name, RSSI, paired/bonded/trusted, connected, MTU");
+      "list",
+      "known sensors: address, name, RSSI, paired/bonded/trusted, connected, MTU, adapter; then "
+      "links per adapter out of [ble] max_connections");
+  list->add_option("--config", o.config, "gateway TOML file to read [ble] max_connections from");
   auto* scan = app.add_subcommand("scan", "discover sensors advertising the service");
   scan->add_option("--seconds", o.seconds, "how long to scan")->check(CLI::Range(1, 3600));
   scan->add_flag("--all", o.all, "show every LE device, not only those advertising the service");
@@ -377,7 +399,14 @@ int main(int argc, char** argv) {
 
   try {
     Bluez b;
-    if (*list) print_devices(b, o, false);
+    if (*list) {
+      if (!o.config.empty()) {
+        const auto cfg = toml::parse_file(o.config);
+        o.max_connections =
+            static_cast<unsigned>(cfg["ble"]["max_connections"].value_or<std::int64_t>(5));
+      }
+      print_devices(b, o, false, o.adapter.empty());
+    }
     if (*scan) {
       discover(b, o);
       print_devices(b, o, true);

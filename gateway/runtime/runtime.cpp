@@ -1,0 +1,115 @@
+// Runtime: the composition root. Wires the parts (session table, deadline queue, upstream pool,
+// mailbox, the shared gateway client, the store), starts them and stops them in order.
+#include "gateway/runtime/runtime.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+#include "gateway/upstream/aggregator.hpp"
+
+namespace gw {
+
+Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options,
+                 std::unique_ptr<UpstreamFactory> upstreams)
+    : loop_(loop),
+      options_(std::move(options)),
+      now_(options_.clock ? options_.clock : std::function<TimePoint()>(&Clock::now)),
+      upstreams_(upstreams ? std::move(upstreams)
+                           : std::make_unique<PahoUpstreamFactory>(options_.upstream)),
+      mailbox_(loop, [this](MailboxEvent&& e) { on_mailbox(std::move(e)); }),
+      advertise_timer_(loop, [this] { advertise(); }),
+      gateway_retry_timer_(loop,
+                           [this] {
+                             if (gateway_client_ && !stopping_) connect_gateway_client();
+                           }),
+      stop_timer_(loop, [this] { finish_stop(); }),
+      parked_timer_(loop, [this] { expire_parked(now_()); }),
+      store_check_(loop, [this] { flush_store(); }),
+      deadlines_(loop, now_, [this] { run_deadlines(now_()); }),
+      pool_(
+          loop, now_, [this] { wake_upstream(); }, options_.upstream.connect_timeout) {
+  if (options_.gateway_client_id.empty())
+    options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
+  if (!options_.session.budget) options_.session.budget = std::make_shared<BufferBudget>();
+  set_admission(std::move(options_.admission));
+  // Not under '$': brokers refuse PUBLISH to $-topics from clients.
+  wake_topic_ = "mqttsn-gw/" + options_.gateway_client_id + "/wake";
+}
+
+Runtime::~Runtime() = default;
+
+void Runtime::add_transport(transport::Transport& t) {
+  transports_[static_cast<std::size_t>(t.kind())] = &t;
+}
+
+std::string Runtime::start() {
+  auto client = upstreams_->create(options_.gateway_client_id, 0, mailbox_);
+  if (!client) return "broker.uri: " + client.error();
+  gateway_client_ = std::move(client).value();
+  if (options_.aggregating)
+    aggregator_ = std::make_unique<Aggregator>(mailbox_, gateway_client_,
+                                               options_.parked_session_expiry, now_);
+  connect_gateway_client();
+  if (Status s = open_store(); !s) return s.error();
+  const auto period =
+      static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());
+  advertise_timer_.start(period, period);
+  return {};
+}
+
+void Runtime::tick() {
+  const auto now = now_();
+  run_deadlines(now);
+  expire_parked(now);
+}
+
+void Runtime::stop(std::function<void()> done) {
+  if (stopping_) return;
+  stopping_ = true;
+  on_stopped_ = std::move(done);
+  deadlines_.stop();
+  advertise_timer_.stop();
+  gateway_retry_timer_.stop();
+  parked_timer_.stop();
+  pool_.stop();
+  if (aggregator_) aggregator_->stop();
+  spdlog::info("stopping: {} sessions, disconnecting upstream", table_.size());
+  flush_store();  // the sessions stay stored: they are restored at the next start
+  store_check_.stop();
+  for (const auto& [id, e] : table_.live())
+    if (e->upstream) pool_.retire(id, std::move(e->upstream));
+  table_.clear_live();
+  if (gateway_client_) gateway_client_->disconnect(std::chrono::milliseconds(500));
+  stop_timer_.start(static_cast<std::uint64_t>(options_.shutdown_timeout.count()));
+  maybe_finish_stop();
+}
+
+void Runtime::maybe_finish_stop() {
+  // The last clients closed: give Paho a moment to leave its callbacks, then finish.
+  if (stopping_ && pool_.retiring_empty() && !gateway_client_) stop_timer_.start(100);
+}
+
+void Runtime::finish_stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (!pool_.retiring_empty() || gateway_client_)
+    spdlog::warn("stopping: {} upstream clients did not finish disconnecting in time",
+                 pool_.retiring_count() + (gateway_client_ ? 1u : 0u));
+  pool_.clear();
+  gateway_client_.reset();
+  store_.reset();  // closes the database (checkpoints its WAL)
+  mailbox_.close();
+  auto group = CloseGroup::make([this] {
+    if (on_stopped_) std::exchange(on_stopped_, {})();
+  });
+  CloseGroup::close(group, store_check_);
+  CloseGroup::close(group, deadlines_.timer());
+  CloseGroup::close(group, advertise_timer_);
+  CloseGroup::close(group, gateway_retry_timer_);
+  CloseGroup::close(group, stop_timer_);
+  CloseGroup::close(group, parked_timer_);
+  pool_.close(group);
+}
+
+}  // namespace gw

@@ -1,0 +1,184 @@
+// Runtime, events and time: the mailbox (upstream events of the sessions and of the shared
+// gateway client), the shared client's own life, the deadline queue, and parked-session expiry.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "gateway/runtime/runtime.hpp"
+#include "gateway/upstream/aggregator.hpp"
+#include "mqttsn/codec.hpp"
+#include "transports/log/limited_log.hpp"
+
+namespace gw {
+
+namespace {
+
+constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
+
+}  // namespace
+
+// ---------------------------------------------------------------- deadlines
+
+void Runtime::reschedule(Entry& e) {
+  const auto next = e.session.next_deadline();
+  if (next == e.scheduled) return;
+  e.scheduled = next;
+  if (!next) return;
+  deadlines_.push(*next, e.id, stopping_);
+  if (deadlines_.needs_rebuild(table_.size())) {
+    std::vector<DeadlineQueue::Deadline> live;
+    for (const auto& [id, entry] : table_.live())
+      if (entry->scheduled) live.push_back({*entry->scheduled, id});
+    deadlines_.rebuild(live);
+  }
+}
+
+void Runtime::run_deadlines(TimePoint now) {
+  while (!stopping_) {
+    const auto d = deadlines_.pop_due(now);
+    if (!d) break;
+    Entry* e = table_.find(d->session_id);
+    if (e == nullptr || e->scheduled != d->when) continue;  // stale
+    e->scheduled.reset();
+    carry_out(*e, e->session.on_timer(now), now);
+  }
+  deadlines_.rearm(stopping_);
+}
+
+// ---------------------------------------------------------------- parked sessions
+
+void Runtime::park(std::unique_ptr<Entry> entry, TimePoint now) {
+  note_changed(entry->client_id);
+  if (options_.parked_session_expiry.count() <= 0 || options_.max_parked_sessions == 0) return;
+  table_.unpark(entry->client_id);  // not expected: a parked ClientId is unparked by its CONNECT
+  // The cap bounds memory whatever the expiry: the oldest parked session makes room.
+  while (table_.parked().size() >= options_.max_parked_sessions && table_.oldest_parked()) {
+    ++counters_.parked_expired;
+    note_changed(table_.drop_oldest_parked());
+  }
+  table_.park(std::move(entry), now);
+  arm_parked_timer();
+}
+
+void Runtime::expire_parked(TimePoint now) {
+  std::size_t expired = 0;
+  for (auto oldest = table_.oldest_parked();
+       oldest && now - oldest->first >= options_.parked_session_expiry;
+       oldest = table_.oldest_parked()) {
+    note_changed(table_.drop_oldest_parked());
+    ++expired;
+  }
+  counters_.parked_expired += expired;
+  if (expired > 0)
+    spdlog::debug("{} parked sessions expired, {} kept", expired, table_.parked().size());
+  arm_parked_timer();
+}
+
+void Runtime::arm_parked_timer() {
+  const auto oldest = table_.oldest_parked();
+  if (stopping_ || !oldest) {
+    parked_timer_.stop();
+    return;
+  }
+  const TimePoint when = oldest->first + options_.parked_session_expiry;
+  parked_timer_.start(ms_until(when, now_()) + 1);
+}
+
+// ---------------------------------------------------------------- upstream events
+
+void Runtime::on_mailbox(MailboxEvent&& event) {
+  if (event.session_id == 0) {
+    on_gateway_event(std::move(event));
+    return;
+  }
+  if (std::holds_alternative<UpstreamClosed>(event.what)) {
+    if (pool_.closed(event.session_id)) {
+      maybe_finish_stop();
+      return;
+    }
+    if (Entry* e = table_.find(event.session_id); e != nullptr && e->upstream) {
+      if (!e->upstream->after_closed()) pool_.bury(std::move(e->upstream));
+    }
+    return;
+  }
+  Entry* e = table_.find(event.session_id);
+  if (e == nullptr || stopping_) return;  // the session ended: nobody wants it
+  const auto now = now_();
+  auto& upstream_event = std::get<UpstreamEvent>(event.what);
+  if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&upstream_event)) {
+    ++counters_.upstream_connect_failures;
+    util::log_limited("upstream connect failed", spdlog::level::warn,
+                      "session {}: upstream connect failed: {}", describe(*e), f->reason);
+  } else if (const auto* l = std::get_if<ev::UpstreamLost>(&upstream_event)) {
+    ++counters_.upstream_losses;
+    util::log_limited("upstream lost", spdlog::level::warn, "session {}: upstream lost: {}",
+                      describe(*e), l->reason);
+  } else if (std::holds_alternative<ev::UpstreamConnected>(upstream_event)) {
+    ++counters_.upstream_connects;
+    util::log_limited("session event", spdlog::level::debug, "session {}: upstream connected",
+                      describe(*e));
+  }
+  if (std::holds_alternative<ev::UpstreamConnected>(upstream_event) ||
+      std::holds_alternative<ev::UpstreamConnectFailed>(upstream_event))
+    pool_.connect_finished(e->id);
+  carry_out(*e, e->session.on_upstream(upstream_event, now), now);
+}
+
+void Runtime::on_gateway_event(MailboxEvent&& event) {
+  if (std::holds_alternative<UpstreamClosed>(event.what)) {
+    if (stopping_ && gateway_client_) {
+      pool_.bury(std::move(gateway_client_));
+      maybe_finish_stop();
+    }
+    return;
+  }
+  if (stopping_) return;
+  const auto& e = std::get<UpstreamEvent>(event.what);
+  if (std::holds_alternative<ev::UpstreamConnected>(e)) {
+    ++counters_.broker_connects;
+    broker_up_ = true;
+    broker_down_logged_ = false;
+    spdlog::info("broker {} reachable (gateway client {})", options_.upstream.uri,
+                 options_.gateway_client_id);
+    // Every (re)connect: the gateway client's MQTT session is clean.
+    gateway_client_->subscribe(0, wake_topic_, 0);
+    advertise();
+  } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&e)) {
+    // Warn once per outage; the retries every few seconds are debug noise.
+    spdlog::log(broker_up_ || !broker_down_logged_ ? spdlog::level::warn : spdlog::level::debug,
+                "broker {} unreachable: {}; retrying", options_.upstream.uri, f->reason);
+    broker_down_logged_ = true;
+    broker_up_ = false;
+    gateway_retry_timer_.start(static_cast<std::uint64_t>(kGatewayClientRetry.count()));
+  } else if (const auto* l = std::get_if<ev::UpstreamLost>(&e)) {
+    ++counters_.broker_losses;
+    broker_up_ = false;
+    spdlog::warn("broker {} connection lost: {}", options_.upstream.uri, l->reason);
+  }
+  // Aggregating mode: the sensors' traffic on the shared link (tokens 0 are the runtime's own).
+  if (aggregator_) aggregator_->on_link_event(e);
+}
+
+void Runtime::advertise() {
+  if (!broker_up_ || stopping_) return;
+  const auto seconds = std::min<std::int64_t>(options_.advertise_interval.count(), 65535);
+  const mqttsn::Bytes bytes =
+      mqttsn::encode(mqttsn::Advertise{options_.gw_id, static_cast<std::uint16_t>(seconds)});
+  for (auto* t : transports_)
+    if (t != nullptr) t->broadcast(bytes);
+}
+
+// The shared gateway client's (re)connect: its session is clean, its will is the offline status.
+void Runtime::connect_gateway_client() {
+  gateway_client_->connect(true, 60, options_.gateway_will);
+}
+
+// While upstream CONNECTs are under way (UpstreamPool::connect_started()).
+void Runtime::wake_upstream() {
+  if (gateway_client_ && broker_up_)
+    gateway_client_->publish(0, wake_topic_, mqttsn::Bytes{}, 0, false);
+}
+
+}  // namespace gw

@@ -1,0 +1,316 @@
+#include "gateway/upstream/aggregator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "gateway/core/overloaded.hpp"
+#include "mqttsn/print.hpp"
+
+namespace gw {
+
+namespace {
+const char* const kLinkDown = "broker unreachable (shared upstream connection down)";
+}  // namespace
+
+// One sensor session's upstream: a few bytes on top of the shared link. MQTT's will is not set
+// on the link: the session publishes its will itself when it is lost (Session::lose), so a will
+// change needs no reconnect.
+class SharedUpstream final : public Upstream {
+ public:
+  SharedUpstream(Aggregator& agg, std::uint64_t session_id, std::string client_id)
+      : agg_(agg), session_id_(session_id), client_id_(std::move(client_id)) {}
+  ~SharedUpstream() override {
+    if (attached_) agg_.detach(*this, false);
+  }
+  SharedUpstream(const SharedUpstream&) = delete;
+  SharedUpstream& operator=(const SharedUpstream&) = delete;
+
+  void connect(bool clean_session, std::uint16_t, const std::optional<Will>&) override {
+    agg_.attach(*this, clean_session);
+  }
+  void reconnect(const std::optional<Will>&) override { agg_.reconnected(*this); }
+  void restart(bool clean_session, std::uint16_t, const std::optional<Will>&) override {
+    agg_.attach(*this, clean_session);
+  }
+  void publish(std::uint32_t token, const std::string& topic, const Bytes& payload, int qos,
+               bool retain) override {
+    agg_.publish(*this, token, topic, payload, qos, retain);
+  }
+  void subscribe(std::uint32_t token, const std::string& filter, int qos) override {
+    agg_.subscribe(*this, token, filter, qos);
+  }
+  void unsubscribe(std::uint32_t token, const std::string& filter) override {
+    agg_.unsubscribe(*this, token, filter);
+  }
+  void disconnect(std::chrono::milliseconds) override { agg_.detach(*this, true); }
+  bool after_closed() override { return false; }
+  bool connected() const noexcept override { return attached_ && agg_.up(); }
+
+ private:
+  friend class Aggregator;
+  Aggregator& agg_;
+  std::uint64_t session_id_;
+  std::string client_id_;
+  bool clean_session_ = true;
+  bool attached_ = false;
+};
+
+Aggregator::Aggregator(Mailbox& mailbox, const std::unique_ptr<Upstream>& link,
+                       std::chrono::seconds parked_expiry, std::function<TimePoint()> now)
+    : mailbox_(mailbox), link_(link), parked_expiry_(parked_expiry), now_(std::move(now)) {}
+
+Aggregator::~Aggregator() {
+  // Handles outliving the aggregator would point at it: the runtime destroys them first.
+  for (auto& [id, s] : open_) s->attached_ = false;
+}
+
+std::unique_ptr<Upstream> Aggregator::open(std::uint64_t session_id, const std::string& client_id) {
+  return std::make_unique<SharedUpstream>(*this, session_id, client_id);
+}
+
+bool Aggregator::up() const noexcept {
+  return up_ && link_ != nullptr && !stopping_;
+}
+
+std::uint32_t Aggregator::new_token() {
+  do {
+    if (++next_token_ == 0) next_token_ = 1;
+  } while (pending_.count(next_token_) != 0);
+  return next_token_;
+}
+
+void Aggregator::post(std::uint64_t session_id, UpstreamEvent event) {
+  mailbox_.post(MailboxEvent{session_id, std::move(event)});
+}
+
+// ---------------------------------------------------------------- handle operations
+
+void Aggregator::attach(SharedUpstream& s, bool clean_session) {
+  const auto now = now_();
+  expire_parked(now);
+  s.clean_session_ = clean_session;
+  s.attached_ = true;
+  open_[s.session_id_] = &s;
+  bool present = false;
+  if (clean_session) {
+    // CleanSession=true: whatever this ClientId (or this session) held before is gone.
+    drop_parked(s.client_id_);
+    for (const auto& filter : table_.remove_holder(s.session_id_)) unsubscribe_upstream(filter);
+  } else if (auto it = parked_.find(s.client_id_); it != parked_.end()) {
+    // Like a broker's persistent session: the subscriptions kept since it ended carry over.
+    table_.move_holder(it->second.holder, s.session_id_);
+    parked_.erase(it);
+    present = true;
+  }
+  if (up())
+    post(s.session_id_, ev::UpstreamConnected{present});
+  else if (!first_connect_done_ && !stopping_)
+    waiting_[s.session_id_] = present;
+  else
+    post(s.session_id_, ev::UpstreamConnectFailed{kLinkDown});
+}
+
+void Aggregator::reconnected(SharedUpstream& s) {
+  // Nothing to redo on the link; the session keeps its subscriptions.
+  if (s.attached_ && up())
+    post(s.session_id_, ev::UpstreamConnected{true});
+  else
+    post(s.session_id_, ev::UpstreamConnectFailed{kLinkDown});
+}
+
+void Aggregator::publish(const SharedUpstream& s, std::uint32_t token, const std::string& topic,
+                         const Bytes& payload, int qos, bool retain) {
+  if (!up()) {
+    if (token != 0) post(s.session_id_, ev::UpstreamPublishFailed{token});
+    return;
+  }
+  if (token == 0) {
+    link_->publish(0, topic, payload, qos, retain);
+    return;
+  }
+  const auto link_token = new_token();
+  pending_[link_token] = Pending{Kind::Publish, s.session_id_, token, {}, qos, false};
+  link_->publish(link_token, topic, payload, qos, retain);
+}
+
+void Aggregator::subscribe(const SharedUpstream& s, std::uint32_t token, const std::string& filter,
+                           int qos) {
+  if (!up()) {
+    post(s.session_id_, ev::UpstreamSubscribed{token, false, 0});
+    return;
+  }
+  // Every SUBSCRIBE goes upstream, also for a filter already held: the broker then sends the
+  // retained messages the sensor expects (to this session only, see SubscriptionTable), and a
+  // higher QoS takes effect.
+  const bool was_held = table_.holds(s.session_id_, filter);
+  const int upstream_qos = table_.add(s.session_id_, filter, qos);
+  const auto link_token = new_token();
+  pending_[link_token] = Pending{Kind::Subscribe, s.session_id_, token, filter, qos, was_held};
+  link_->subscribe(link_token, filter, upstream_qos);
+}
+
+void Aggregator::unsubscribe(const SharedUpstream& s, std::uint32_t token,
+                             const std::string& filter) {
+  if (table_.remove(s.session_id_, filter) && up()) {
+    // The last holder: the UNSUBACK answers the session.
+    const auto link_token = new_token();
+    pending_[link_token] = Pending{Kind::Unsubscribe, s.session_id_, token, filter, 0, false};
+    link_->unsubscribe(link_token, filter);
+    return;
+  }
+  post(s.session_id_, ev::UpstreamUnsubscribed{token});
+}
+
+void Aggregator::detach(SharedUpstream& s, bool post_closed) {
+  if (s.attached_) {
+    s.attached_ = false;
+    open_.erase(s.session_id_);
+    waiting_.erase(s.session_id_);
+    if (!s.clean_session_ && parked_expiry_.count() > 0 && post_closed && !stopping_) {
+      // CleanSession=false: keep its subscriptions for its next CONNECT, as the broker would.
+      const auto now = now_();
+      expire_parked(now);
+      drop_parked(s.client_id_);
+      const Holder holder = next_parked_holder_++;
+      table_.move_holder(s.session_id_, holder);
+      parked_[s.client_id_] = Parked{holder, now};
+    } else {
+      for (const auto& filter : table_.remove_holder(s.session_id_)) {
+        if (post_closed) unsubscribe_upstream(filter);
+      }
+    }
+  }
+  if (post_closed) mailbox_.post(MailboxEvent{s.session_id_, UpstreamClosed{}});
+}
+
+// ---------------------------------------------------------------- helpers
+
+void Aggregator::subscribe_upstream(const std::string& filter, int qos) {
+  if (!up()) return;
+  const auto link_token = new_token();
+  pending_[link_token] = Pending{Kind::Internal, 0, 0, filter, qos, false};
+  link_->subscribe(link_token, filter, qos);
+}
+
+void Aggregator::unsubscribe_upstream(const std::string& filter) {
+  // Link down: the gateway client's session is clean, nothing to undo when it is back.
+  if (!up()) return;
+  const auto link_token = new_token();
+  pending_[link_token] = Pending{Kind::Internal, 0, 0, filter, 0, false};
+  link_->unsubscribe(link_token, filter);
+}
+
+void Aggregator::drop_parked(const std::string& client_id) {
+  auto it = parked_.find(client_id);
+  if (it == parked_.end()) return;
+  const Holder holder = it->second.holder;
+  parked_.erase(it);
+  for (const auto& filter : table_.remove_holder(holder)) unsubscribe_upstream(filter);
+}
+
+void Aggregator::expire_parked(TimePoint now) {
+  // Checked whenever a session starts or ends: a kept subscription outlives its expiry at most
+  // until then (it only costs traffic the gateway drops).
+  std::vector<std::string> expired;
+  for (const auto& [client_id, p] : parked_)
+    if (now - p.since >= parked_expiry_) expired.push_back(client_id);
+  for (const auto& client_id : expired) drop_parked(client_id);
+}
+
+// ---------------------------------------------------------------- link events
+
+void Aggregator::on_link_event(const UpstreamEvent& event) {
+  if (stopping_) return;
+  std::visit(Overloaded{
+                 [&](const ev::UpstreamConnected&) { on_link_up(); },
+                 [&](const ev::UpstreamConnectFailed&) {
+                   up_ = false;
+                   first_connect_done_ = true;
+                   for (const auto& [id, present] : waiting_)
+                     post(id, ev::UpstreamConnectFailed{kLinkDown});
+                   waiting_.clear();
+                 },
+                 [&](const ev::UpstreamLost& l) {
+                   const bool was_up = up_;
+                   up_ = false;
+                   if (!was_up) return;
+                   for (const auto& [id, s] : open_) post(id, ev::UpstreamLost{l.reason});
+                 },
+                 [&](const ev::UpstreamMessage& m) { on_message(m); },
+                 [&](const ev::UpstreamDelivered& d) {
+                   auto it = pending_.find(d.token);
+                   if (it == pending_.end()) return;
+                   if (it->second.kind == Kind::Publish)
+                     post(it->second.session_id, ev::UpstreamDelivered{it->second.token});
+                   pending_.erase(it);
+                 },
+                 [&](const ev::UpstreamPublishFailed& f) {
+                   auto it = pending_.find(f.token);
+                   if (it == pending_.end()) return;
+                   if (it->second.kind == Kind::Publish)
+                     post(it->second.session_id,
+                          ev::UpstreamPublishFailed{it->second.token, f.reason_code});
+                   pending_.erase(it);
+                 },
+                 [&](const ev::UpstreamSubscribed& s) { on_subscribed(s); },
+                 [&](const ev::UpstreamUnsubscribed& u) {
+                   auto it = pending_.find(u.token);
+                   if (it == pending_.end()) return;
+                   if (it->second.kind == Kind::Unsubscribe)
+                     post(it->second.session_id, ev::UpstreamUnsubscribed{it->second.token});
+                   pending_.erase(it);
+                 },
+             },
+             event);
+}
+
+void Aggregator::on_link_up() {
+  up_ = true;
+  first_connect_done_ = true;
+  // The gateway client's MQTT session is clean: subscribe every held filter again, then tell the
+  // sessions their upstream session is present (so they do not subscribe again themselves).
+  const auto filters = table_.filters();
+  for (const auto& [filter, qos] : filters) subscribe_upstream(filter, qos);
+  // As a sensor's own reconnect would, the re-subscription brings the retained messages to all.
+  table_.refresh_all(now_());
+  if (!filters.empty())
+    spdlog::info("shared upstream: {} filters subscribed again for {} sessions", filters.size(),
+                 open_.size());
+  for (const auto& [id, s] : open_) {
+    auto w = waiting_.find(id);
+    post(id, ev::UpstreamConnected{w == waiting_.end() || w->second});
+  }
+  waiting_.clear();
+}
+
+void Aggregator::on_message(const ev::UpstreamMessage& m) {
+  // Each session once, even when several of its filters match; it caps the QoS itself.
+  for (Holder holder : table_.match(m.topic, m.retained, now_())) {
+    if (open_.count(holder) != 0) post(holder, m);
+  }
+}
+
+void Aggregator::on_subscribed(const ev::UpstreamSubscribed& s) {
+  auto it = pending_.find(s.token);
+  if (it == pending_.end()) return;
+  const Pending p = std::move(it->second);
+  pending_.erase(it);
+  if (p.kind == Kind::Internal) {
+    if (!s.ok)
+      spdlog::warn("shared upstream: broker refused the subscription to '{}'",
+                   mqttsn::printable(p.filter));
+    return;
+  }
+  if (p.kind != Kind::Subscribe) return;
+  if (!s.ok) {
+    if (!p.was_held && table_.remove(p.session_id, p.filter)) unsubscribe_upstream(p.filter);
+    post(p.session_id, ev::UpstreamSubscribed{p.token, false, 0, s.reason_code});
+    return;
+  }
+  table_.acked(p.session_id, p.filter, now_());
+  post(p.session_id, ev::UpstreamSubscribed{p.token, true, std::min(p.qos, s.granted_qos)});
+}
+
+}  // namespace gw

@@ -1,0 +1,289 @@
+#include "gateway/upstream/upstream.hpp"
+
+#include <mqtt/async_client.h>
+
+#include <utility>
+
+namespace gw {
+
+namespace {
+void* to_context(std::uint32_t token) {
+  return reinterpret_cast<void*>(static_cast<std::uintptr_t>(token));
+}
+std::uint32_t from_context(void* context) {
+  return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(context));
+}
+// The broker's refusal in a failed PUBLISH/SUBSCRIBE token, 0 if it is not one (a local failure:
+// not connected, connection dropped; Paho then puts its negative error code into the reason
+// code too). MQTT 5: a reason code the broker sent (0x80-0xA2) with no local error; MQTT 3.1.1:
+// only SUBACK 0x80 (Paho's MQTT_BAD_SUBSCRIBE return code).
+int refusal_code(const mqtt::token& tok, int mqtt_version) {
+  const int rc = tok.get_return_code();
+  const int reason = static_cast<int>(tok.get_reason_code());
+  if (mqtt_version == 5 && (rc == 0 || rc == 0x80) && reason >= 0x80 && reason <= 0xa2)
+    return reason;
+  if (rc == 0x80 && tok.get_type() == mqtt::token::Type::SUBSCRIBE) return 0x80;
+  return 0;
+}
+int connect_timeout_s(std::chrono::milliseconds ms) {
+  return static_cast<int>(std::max<std::int64_t>(1, (ms.count() + 999) / 1000));
+}
+}  // namespace
+
+// Turns Paho completions into events. Runs on Paho's threads: only reads the token and posts.
+class UpstreamClient::Listener final : public mqtt::iaction_listener {
+ public:
+  explicit Listener(UpstreamClient& owner) : owner_(owner) {}
+
+  void on_success(const mqtt::token& tok) override {
+    const std::uint32_t token = from_context(tok.get_user_context());
+    switch (tok.get_type()) {
+      case mqtt::token::Type::CONNECT: {
+        bool present = false;
+        try {
+          present = tok.get_connect_response().is_session_present();
+        } catch (...) {
+        }
+        if (!owner_.up_.exchange(true)) owner_.post(ev::UpstreamConnected{present});
+        break;
+      }
+      case mqtt::token::Type::PUBLISH:
+        if (token != 0) owner_.post(ev::UpstreamDelivered{token});
+        break;
+      case mqtt::token::Type::SUBSCRIBE: {
+        int granted = 0;
+        bool ok = true;
+        try {
+          const auto codes = tok.get_subscribe_response().get_reason_codes();
+          if (!codes.empty()) {
+            granted = static_cast<int>(codes.front());
+            ok = granted <= 2;
+          }
+        } catch (...) {
+        }
+        owner_.post(ev::UpstreamSubscribed{token, ok, ok ? granted : 0, ok ? 0 : granted});
+        break;
+      }
+      case mqtt::token::Type::UNSUBSCRIBE:
+        owner_.post(ev::UpstreamUnsubscribed{token});
+        break;
+      case mqtt::token::Type::DISCONNECT:
+        owner_.post_closed();
+        break;
+    }
+  }
+
+  void on_failure(const mqtt::token& tok) override {
+    const std::uint32_t token = from_context(tok.get_user_context());
+    switch (tok.get_type()) {
+      case mqtt::token::Type::CONNECT:
+        owner_.post(ev::UpstreamConnectFailed{
+            describe_connect_failure(owner_.options_.security, tok.get_return_code(),
+                                     static_cast<int>(tok.get_reason_code()))});
+        break;
+      case mqtt::token::Type::PUBLISH:
+        if (token != 0)
+          owner_.post(ev::UpstreamPublishFailed{
+              token, refusal_code(tok, owner_.options_.security.mqtt_version)});
+        break;
+      case mqtt::token::Type::SUBSCRIBE:
+        owner_.post(ev::UpstreamSubscribed{
+            token, false, 0, refusal_code(tok, owner_.options_.security.mqtt_version)});
+        break;
+      case mqtt::token::Type::UNSUBSCRIBE:
+        owner_.post(ev::UpstreamUnsubscribed{token});
+        break;
+      case mqtt::token::Type::DISCONNECT:
+        owner_.post_closed();
+        break;
+    }
+  }
+
+ private:
+  UpstreamClient& owner_;
+};
+
+Result<std::unique_ptr<Upstream>> UpstreamClient::create(const UpstreamOptions& options,
+                                                         const std::string& client_id,
+                                                         std::uint64_t session_id,
+                                                         Mailbox& mailbox) {
+  try {
+    return std::unique_ptr<Upstream>(
+        std::make_unique<UpstreamClient>(Private{}, options, client_id, session_id, mailbox));
+  } catch (const std::exception& e) {
+    return Error{e.what()};
+  }
+}
+
+UpstreamClient::UpstreamClient(Private, const UpstreamOptions& options, std::string client_id,
+                               std::uint64_t session_id, Mailbox& mailbox)
+    : options_(options),
+      client_id_(std::move(client_id)),
+      session_id_(session_id),
+      mailbox_(mailbox),
+      connect_listener_(std::make_unique<Listener>(*this)),
+      action_listener_(std::make_unique<Listener>(*this)),
+      disconnect_listener_(std::make_unique<Listener>(*this)) {
+  make_client();
+}
+
+void UpstreamClient::make_client() {
+  // No persistence (nullptr): nothing is written to disk. The shared client has session id 0.
+  client_ = std::make_unique<mqtt::async_client>(
+      options_.uri, upstream_client_id(options_.security, client_id_, session_id_ == 0),
+      upstream_create_options(options_.security), static_cast<mqtt::iclient_persistence*>(nullptr));
+  client_->set_message_callback([this](mqtt::const_message_ptr m) {
+    if (!m) return;
+    const auto& payload = m->get_payload();
+    ev::UpstreamMessage msg;
+    msg.topic = m->get_topic();
+    msg.payload.assign(payload.begin(), payload.end());
+    msg.qos = m->get_qos();
+    msg.retained = m->is_retained();
+    post(std::move(msg));
+  });
+  client_->set_connection_lost_handler([this](const std::string& cause) {
+    up_.store(false);
+    lost_.store(true);
+    post(ev::UpstreamLost{cause.empty() ? "connection lost" : cause});
+  });
+  // MQTT 5: the broker says why it closed the connection. Session taken over: the sensor is
+  // connected through another gateway now; a sensor session's automatic reconnect would take the
+  // ClientId back from it, so the session is told and ends instead.
+  client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
+    if (reason != mqtt::ReasonCode::SESSION_TAKEN_OVER || session_id_ == 0) return;
+    up_.store(false);
+    lost_.store(true);
+    post(ev::UpstreamLost{"session taken over by another connection", true});
+  });
+  // Also called after the first connect, which the connect listener reports (with
+  // session_present); up_ makes sure each connection is reported once, whichever comes first.
+  client_->set_connected_handler([this](const std::string&) {
+    if (lost_.exchange(false) && !up_.exchange(true)) post(ev::UpstreamConnected{false});
+  });
+}
+
+UpstreamClient::~UpstreamClient() {
+  // Destroying the Paho clients stops their callbacks; the listeners are destroyed after them.
+  client_.reset();
+  previous_.reset();
+}
+
+void UpstreamClient::post(UpstreamEvent event) {
+  mailbox_.post(MailboxEvent{session_id_, std::move(event)});
+}
+
+void UpstreamClient::post_closed() {
+  mailbox_.post(MailboxEvent{session_id_, UpstreamClosed{}});
+}
+
+void UpstreamClient::connect(bool clean_session, std::uint16_t keep_alive_s,
+                             const std::optional<Will>& will) {
+  clean_session_ = clean_session;
+  keep_alive_s_ = keep_alive_s;
+  will_ = will;
+  start_connect();
+}
+
+void UpstreamClient::start_connect() {
+  up_.store(false);
+  lost_.store(false);
+  mqtt::connect_options opts;
+  opts.set_keep_alive_interval(static_cast<int>(keep_alive_s_));
+  opts.set_connect_timeout(connect_timeout_s(options_.connect_timeout));
+  opts.set_automatic_reconnect(static_cast<int>(options_.reconnect_min.count()),
+                               static_cast<int>(options_.reconnect_max.count()));
+  apply_security(opts, options_.security, client_id_, session_id_ == 0, clean_session_);
+  if (will_) {
+    mqtt::will_options w(will_->topic, will_->payload.data(), will_->payload.size(), will_->qos,
+                         will_->retain);
+    opts.set_will(std::move(w));
+  }
+  try {
+    client_->connect(opts, nullptr, *connect_listener_);
+  } catch (const std::exception& e) {
+    post(ev::UpstreamConnectFailed{e.what()});
+  }
+}
+
+void UpstreamClient::reconnect(const std::optional<Will>& will) {
+  will_ = will;
+  reconnect_pending_ = true;
+  disconnect(std::chrono::milliseconds(1000));
+}
+
+void UpstreamClient::restart(bool clean_session, std::uint16_t keep_alive_s,
+                             const std::optional<Will>& will) {
+  clean_session_ = clean_session;
+  keep_alive_s_ = keep_alive_s;
+  reconnect(will);
+}
+
+bool UpstreamClient::after_closed() {
+  disconnecting_ = false;
+  if (!reconnect_pending_) return false;
+  reconnect_pending_ = false;
+  // A fresh Paho client: reusing one right after its disconnect completes makes the next
+  // connect fail. The old one is kept until the next reconnect, well after its last callback.
+  previous_ = std::move(client_);
+  try {
+    make_client();
+  } catch (const std::exception& e) {
+    client_ = std::move(previous_);
+    post(ev::UpstreamConnectFailed{e.what()});
+    return true;
+  }
+  start_connect();
+  return true;
+}
+
+void UpstreamClient::publish(std::uint32_t token, const std::string& topic, const Bytes& payload,
+                             int qos, bool retain) {
+  try {
+    auto msg = mqtt::make_message(topic, payload.data(), payload.size(), qos, retain);
+    client_->publish(msg, to_context(token), *action_listener_);
+  } catch (const std::exception&) {
+    if (token != 0) post(ev::UpstreamPublishFailed{token});
+  }
+}
+
+void UpstreamClient::subscribe(std::uint32_t token, const std::string& filter, int qos) {
+  try {
+    client_->subscribe(filter, qos, to_context(token), *action_listener_);
+  } catch (const std::exception&) {
+    post(ev::UpstreamSubscribed{token, false, 0});
+  }
+}
+
+void UpstreamClient::unsubscribe(std::uint32_t token, const std::string& filter) {
+  try {
+    client_->unsubscribe(filter, to_context(token), *action_listener_);
+  } catch (const std::exception&) {
+    post(ev::UpstreamUnsubscribed{token});
+  }
+}
+
+void UpstreamClient::disconnect(std::chrono::milliseconds timeout) {
+  if (disconnecting_) return;
+  disconnecting_ = true;
+  try {
+    if (!client_->is_connected()) {
+      // Also stops a pending automatic reconnect.
+      client_->disconnect(0, nullptr, *disconnect_listener_);
+      return;
+    }
+    client_->disconnect(static_cast<int>(timeout.count()), nullptr, *disconnect_listener_);
+  } catch (const std::exception&) {
+    post_closed();
+  }
+}
+
+bool UpstreamClient::connected() const noexcept {
+  try {
+    return client_->is_connected();
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace gw

@@ -1,0 +1,150 @@
+// One upstream MQTT session (Paho async_client) for one sensor, or the shared gateway session.
+// Every Paho callback is turned into a MailboxEvent tagged with the session id and posted; nothing
+// here ever waits on a Paho token, so all methods return at once.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "gateway/core/result.hpp"
+#include "gateway/core/session_types.hpp"
+#include "gateway/upstream/mailbox.hpp"
+#include "gateway/upstream/upstream_options.hpp"
+
+namespace mqtt {
+class async_client;
+}
+
+namespace gw {
+
+struct UpstreamOptions {
+  std::string uri = "tcp://127.0.0.1:1883";
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::seconds reconnect_min{1};
+  std::chrono::seconds reconnect_max{30};
+  UpstreamSecurity security;  // credentials, TLS, MQTT version, ClientId prefix
+};
+
+// A sensor session's upstream MQTT session as the runtime drives it. Transparent mode: an
+// UpstreamClient (its own connection); aggregating mode: a handle on the one shared connection
+// (gateway/upstream/aggregator.hpp). Results come back as MailboxEvents with the session's id,
+// never as calls into the session.
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
+  // UpstreamLost and, once the connection is back, UpstreamConnected again.
+  virtual void connect(bool clean_session, std::uint16_t keep_alive_s,
+                       const std::optional<Will>& will) = 0;
+  // The will changed (MQTT sets it only at connect); posts UpstreamConnected when done.
+  virtual void reconnect(const std::optional<Will>& will) = 0;
+  // Same, with new connect parameters too (a CONNECT on a session that already has one).
+  virtual void restart(bool clean_session, std::uint16_t keep_alive_s,
+                       const std::optional<Will>& will) = 0;
+  // token 0: QoS 0, no completion event. Failures post UpstreamPublishFailed.
+  virtual void publish(std::uint32_t token, const std::string& topic, const Bytes& payload, int qos,
+                       bool retain) = 0;
+  virtual void subscribe(std::uint32_t token, const std::string& filter, int qos) = 0;
+  virtual void unsubscribe(std::uint32_t token, const std::string& filter) = 0;
+  // Clean end (no will); posts UpstreamClosed when done (also when not connected).
+  virtual void disconnect(std::chrono::milliseconds timeout) = 0;
+  // The runtime got UpstreamClosed for it. Returns true if it reconnects (keep it), false if it
+  // may be destroyed.
+  virtual bool after_closed() = 0;
+  virtual bool connected() const noexcept = 0;
+};
+
+class UpstreamClient final : public Upstream {
+ public:
+  // An error if Paho refuses the URI or ClientId.
+  static Result<std::unique_ptr<Upstream>> create(const UpstreamOptions& options,
+                                                  const std::string& client_id,
+                                                  std::uint64_t session_id, Mailbox& mailbox);
+  struct Private {};  // only create() constructs
+  UpstreamClient(Private, const UpstreamOptions& options, std::string client_id,
+                 std::uint64_t session_id, Mailbox& mailbox);
+  ~UpstreamClient() override;
+  UpstreamClient(const UpstreamClient&) = delete;
+  UpstreamClient& operator=(const UpstreamClient&) = delete;
+
+  // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
+  // UpstreamLost and, once Paho's automatic reconnect succeeds, UpstreamConnected again.
+  void connect(bool clean_session, std::uint16_t keep_alive_s,
+               const std::optional<Will>& will) override;
+  // MQTT sets the will only at connect: disconnect cleanly, then connect again with `will`
+  // (when the runtime hands back the UpstreamClosed event through after_closed()).
+  void reconnect(const std::optional<Will>& will) override;
+  // Same, with new connect parameters too (a CONNECT on a session that already has a client).
+  void restart(bool clean_session, std::uint16_t keep_alive_s,
+               const std::optional<Will>& will) override;
+  // token 0: QoS 0, no completion event. Failures post UpstreamPublishFailed.
+  void publish(std::uint32_t token, const std::string& topic, const Bytes& payload, int qos,
+               bool retain) override;
+  void subscribe(std::uint32_t token, const std::string& filter, int qos) override;
+  void unsubscribe(std::uint32_t token, const std::string& filter) override;
+  // Clean MQTT DISCONNECT; posts UpstreamClosed when done (also when not connected).
+  void disconnect(std::chrono::milliseconds timeout) override;
+  // The runtime got UpstreamClosed for this client. Returns true if it reconnects (keep it),
+  // false if it may be destroyed.
+  bool after_closed() override;
+
+  bool connected() const noexcept override;
+  std::uint64_t session_id() const noexcept { return session_id_; }
+  const std::string& client_id() const noexcept { return client_id_; }
+
+ private:
+  class Listener;
+  void post(UpstreamEvent event);
+  void post_closed();
+  void start_connect();
+  void make_client();
+
+  UpstreamOptions options_;
+  std::string client_id_;
+  std::uint64_t session_id_;
+  Mailbox& mailbox_;
+  bool clean_session_ = true;
+  std::uint16_t keep_alive_s_ = 0;
+  std::optional<Will> will_;
+  bool reconnect_pending_ = false;
+  bool disconnecting_ = false;
+  // Set by connection-lost: the next "connected" callback is an automatic reconnect.
+  std::atomic<bool> lost_{false};
+  // Whether UpstreamConnected was posted for the current connection.
+  std::atomic<bool> up_{false};
+  // Declared before the client: Paho holds references to them until the client is destroyed.
+  std::unique_ptr<Listener> connect_listener_;
+  std::unique_ptr<Listener> action_listener_;
+  std::unique_ptr<Listener> disconnect_listener_;
+  std::unique_ptr<mqtt::async_client> client_;
+  std::unique_ptr<mqtt::async_client> previous_;  // replaced by a reconnect, destroyed later
+};
+
+// Makes the upstream clients that have a connection of their own: the shared gateway client
+// (session id 0) and, in transparent mode, each sensor's. The runtime gets one passed in, so its
+// routing can be unit-tested with a fake (tests/routing); the gateway uses Paho's.
+class UpstreamFactory {
+ public:
+  virtual ~UpstreamFactory() = default;
+  virtual Result<std::unique_ptr<Upstream>> create(const std::string& client_id,
+                                                   std::uint64_t session_id, Mailbox& mailbox) = 0;
+};
+
+class PahoUpstreamFactory final : public UpstreamFactory {
+ public:
+  explicit PahoUpstreamFactory(UpstreamOptions options) : options_(std::move(options)) {}
+  Result<std::unique_ptr<Upstream>> create(const std::string& client_id, std::uint64_t session_id,
+                                           Mailbox& mailbox) override {
+    return UpstreamClient::create(options_, client_id, session_id, mailbox);
+  }
+
+ private:
+  UpstreamOptions options_;
+};
+
+}  // namespace gw
