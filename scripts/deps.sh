@@ -14,6 +14,9 @@ packages=(
   # tests: broker-side client, independent decoder, BLE fake on a private bus
   mosquitto-clients python3 python3-pytest python3-paho-mqtt python3-scapy python3-dbus python3-gi
   dbus systemd openssl
+  # tests: RabbitMQ as a second broker (tests/rabbitmq starts its own node; apt starts none
+  # without systemd, and the policy-rc.d of CI containers forbids it anyway)
+  rabbitmq-server
   # CI: clang build with sanitizers, libFuzzer, formatting
   clang-14 libclang-rt-14-dev clang-format-14
   # packages (scripts/package.sh) and their checks; promtool for the /metrics tests
@@ -29,4 +32,9 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The tests start their own RabbitMQ node; on a machine with systemd, apt has just started and
+# enabled a system-wide one: stop it (it would hold port 5672 and ~140 MB).
+if [[ " ${missing[*]-} " == *" rabbitmq-server "* ]] && [ -d /run/systemd/system ]; then
+  systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
 fi

@@ -150,9 +150,14 @@ Actions Session::on_upstream(const UpstreamEvent& event, TimePoint now) {
   } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&event)) {
     on_upstream_connect_failed(*f, out);
   } else if (const auto* l = std::get_if<ev::UpstreamLost>(&event)) {
-    // Paho reconnects on its own; meanwhile QoS 1/2 uplink stays unacknowledged until delivered.
-    upstream_up_ = false;
-    log(out, LogLevel::Warn, who() + "upstream connection lost: " + l->reason);
+    if (l->taken_over) {
+      on_taken_over(out);
+    } else {
+      // Paho reconnects on its own; meanwhile QoS 1/2 uplink stays unacknowledged until delivered.
+      upstream_up_ = false;
+      log(out, LogLevel::Warn, who() + "upstream connection lost: " + l->reason);
+      on_upstream_lost(out);
+    }
   } else if (const auto* m = std::get_if<ev::UpstreamMessage>(&event)) {
     on_upstream_message(*m, now, out);
   } else if (const auto* d = std::get_if<ev::UpstreamDelivered>(&event)) {
@@ -367,6 +372,19 @@ void Session::refuse_connection(ReturnCode rc, std::string why, Actions& out) {
   step_ = ConnectStep::None;
 }
 
+void Session::on_taken_over(Actions& out) {
+  // The sensor connected through another gateway, whose connection now holds the broker session:
+  // reconnecting would take it back. End here, without a will (the broker session goes on); a
+  // CleanSession=false session is parked as after a DISCONNECT, should the sensor come back.
+  log(out, LogLevel::Info,
+      who() + "broker session taken over by another connection (sensor at another gateway?)");
+  send(out, mqttsn::Disconnect{});
+  if (upstream_started_) out.emplace_back(act::DisconnectUpstream{});
+  out.emplace_back(act::EndSession{false});
+  state_ = SessionState::Disconnected;
+  step_ = ConnectStep::None;
+}
+
 void Session::on_upstream_connected(const ev::UpstreamConnected& e, TimePoint now, Actions& out) {
   upstream_up_ = true;
   if (!e.session_present) resubscribe(out);
@@ -381,7 +399,9 @@ void Session::on_upstream_connect_failed(const ev::UpstreamConnectFailed& e, Act
   upstream_up_ = false;
   if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
     // docs/design.md: broker down -> congestion, rather than leaving the sensor hanging.
-    refuse_connection(ReturnCode::RejectedCongestion, "upstream connect failed: " + e.reason, out);
+    refuse_connection(
+        e.permanent ? ReturnCode::RejectedNotSupported : ReturnCode::RejectedCongestion,
+        "upstream connect failed: " + e.reason, out);
     return;
   }
   log(out, LogLevel::Warn, who() + "upstream connect failed: " + e.reason);

@@ -72,13 +72,18 @@ class Session {
   };
   // What an upstream token stands for.
   enum class UpKind : std::uint8_t { Publish1, Publish2, Subscribe, Unsubscribe, Internal };
+  // Upstream losses with a QoS 1/2 PUBLISH in flight before the sensor is told it is refused.
+  static constexpr unsigned kLossesBeforeRefusal = 2;
+  static constexpr std::size_t kMaxDroppedPublishes = 64;
   struct UpPending {
     UpKind kind = UpKind::Internal;
     std::uint16_t msg_id = 0;
     std::uint16_t topic_id = 0;  // PUBACK / SUBACK topic id
     std::string filter;          // Subscribe: recorded on success
     int qos = 0;
-    bool normal_topic = false;  // Subscribe: topic_id is a normal id the SUBACK tells the client
+    bool normal_topic = false;   // Subscribe: topic_id is a normal id the SUBACK tells the client
+    unsigned losses = 0;         // Publish: upstream connection losses while it was in flight
+    bool sent_while_up = false;  // Publish: the upstream connection was up when it went out
   };
   // Uplink QoS 2 message ids between PUBLISH and PUBREL.
   struct Qos2In {
@@ -127,6 +132,11 @@ class Session {
   void on_unsubscribe(const mqttsn::Unsubscribe& m, Actions& out);
   void on_delivered(const ev::UpstreamDelivered& e, Actions& out);
   void on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out);
+  // Brokers that refuse a publish by dropping the connection (MQTT 3.1.1 has no refusal code).
+  void on_upstream_lost(Actions& out);
+  void on_taken_over(Actions& out);
+  void refuse_publish(const UpPending& p, std::uint32_t token, mqttsn::ReturnCode rc,
+                      const std::string& why, Actions& out);
   void on_subscribed(const ev::UpstreamSubscribed& e, Actions& out);
   void on_unsubscribed(const ev::UpstreamUnsubscribed& e, Actions& out);
 
@@ -178,6 +188,9 @@ class Session {
   std::map<std::string, int> subscriptions_;  // filter -> granted QoS (ordered: resubscribe order)
   std::unordered_map<std::uint32_t, UpPending> up_pending_;
   std::map<std::uint16_t, Qos2In> qos2_in_;
+  // Uplink msg ids whose PUBLISH failed while the connection was up (the broker dropped it),
+  // by count; a bounded, best-effort memory (cleared when anything is delivered).
+  std::map<std::uint16_t, unsigned> dropped_publishes_;
   std::uint32_t next_token_ = 1;
 
   Outbox outbox_;

@@ -36,10 +36,16 @@ struct UpstreamConnected {
 };
 struct UpstreamConnectFailed {
   std::string reason;
+  // The sensor cannot connect this way at all (e.g. its certificate does not load): CONNACK
+  // 0x03 instead of 0x01 (congestion: try again later).
+  bool permanent = false;
 };
 // The connection dropped; the runtime/Paho reconnects and then sends UpstreamConnected again.
 struct UpstreamLost {
   std::string reason;
+  // MQTT 5 DISCONNECT 0x8E: another connection with this ClientId (the sensor at another
+  // gateway) took the broker session over. The session ends here without a will.
+  bool taken_over = false;
 };
 struct UpstreamMessage {
   std::string topic;
@@ -54,12 +60,14 @@ struct UpstreamDelivered {
 // Also posted for a QoS 0 publish (token 0) that was dropped, so the drop is counted.
 struct UpstreamPublishFailed {
   std::uint32_t token = 0;
+  int reason_code = 0;     // MQTT 5 PUBACK/PUBREC reason >= 0x80: refused; 0: no answer
   bool link_down = false;  // the shared link (aggregating mode) was down; else Paho refused it
 };
 struct UpstreamSubscribed {
   std::uint32_t token = 0;
   bool ok = true;
   int granted_qos = 0;
+  int reason_code = 0;  // !ok: the SUBACK code (0x80 in MQTT 3.1.1, a reason in 5); 0: no answer
 };
 struct UpstreamUnsubscribed {
   std::uint32_t token = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "gateway/core/broker_refusal.hpp"
 #include "gateway/core/session.hpp"
 #include "mqttsn/print.hpp"
 #include "mqttsn/topic.hpp"
@@ -12,6 +13,11 @@ namespace gw {
 namespace {
 using mqttsn::ReturnCode;
 using mqttsn::TopicIdType;
+
+std::string hex_byte(int v) {
+  static constexpr char digits[] = "0123456789abcdef";
+  return {digits[(v >> 4) & 0xf], digits[v & 0xf]};
+}
 
 int qos_value(mqttsn::QoS q) {
   return q == mqttsn::QoS::MinusOne ? 0 : static_cast<int>(q);
@@ -64,7 +70,8 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
       return;
     }
     const auto token = new_token();
-    up_pending_[token] = UpPending{UpKind::Publish1, m.msg_id, m.topic_id, {}, 1, false};
+    up_pending_[token] =
+        UpPending{UpKind::Publish1, m.msg_id, m.topic_id, {}, 1, false, 0, upstream_up_};
     out.emplace_back(act::PublishUpstream{token, *topic, m.data, 1, m.flags.retain});
     return;
   }
@@ -76,7 +83,8 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
     return;
   }
   const auto token = new_token();
-  up_pending_[token] = UpPending{UpKind::Publish2, m.msg_id, m.topic_id, {}, 2, false};
+  up_pending_[token] =
+      UpPending{UpKind::Publish2, m.msg_id, m.topic_id, {}, 2, false, 0, upstream_up_};
   qos2_in_[m.msg_id] = Qos2In{token, false};
   out.emplace_back(act::PublishUpstream{token, *topic, m.data, 2, m.flags.retain});
 }
@@ -102,6 +110,7 @@ void Session::on_delivered(const ev::UpstreamDelivered& e, Actions& out) {
   if (it == up_pending_.end()) return;
   const UpPending p = std::move(it->second);
   up_pending_.erase(it);
+  dropped_publishes_.clear();
   if (p.kind == UpKind::Publish1) {
     send(out, mqttsn::PubAck{p.topic_id, p.msg_id, ReturnCode::Accepted});
   } else if (p.kind == UpKind::Publish2) {
@@ -117,15 +126,66 @@ void Session::on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out
   if (it == up_pending_.end()) return;
   const UpPending p = std::move(it->second);
   up_pending_.erase(it);
+  if (p.kind != UpKind::Publish1 && p.kind != UpKind::Publish2) return;
+  if (const auto rc = refusal_return_code(e.reason_code)) {
+    // The broker said no (MQTT 5): tell the sensor, its retries would be refused too.
+    refuse_publish(p, e.token, *rc, "refused by the broker, reason 0x" + hex_byte(e.reason_code),
+                   out);
+    return;
+  }
+  if (p.sent_while_up) {
+    // Failed although the connection was up: the broker dropped it with the message in flight
+    // (how MQTT 3.1.1 brokers refuse). The sensor's retry failing the same way ends it.
+    if (dropped_publishes_.size() >= kMaxDroppedPublishes) dropped_publishes_.clear();
+    if (++dropped_publishes_[p.msg_id] >= kLossesBeforeRefusal) {
+      dropped_publishes_.erase(p.msg_id);
+      refuse_publish(p, e.token, ReturnCode::RejectedNotSupported,
+                     "lost with the connection " + std::to_string(kLossesBeforeRefusal) +
+                         " times (refused by the broker?)",
+                     out);
+      return;
+    }
+  }
   if (p.kind == UpKind::Publish2) {
     // Not acknowledged: the sensor's retry will be forwarded afresh.
     if (auto q = qos2_in_.find(p.msg_id); q != qos2_in_.end() && q->second.token == e.token)
       qos2_in_.erase(q);
   }
-  if (p.kind == UpKind::Publish1 || p.kind == UpKind::Publish2)
-    log(out, LogLevel::Warn,
-        who() + "upstream publish of message " + std::to_string(p.msg_id) +
-            " failed; not acknowledged, the sensor will retry");
+  log(out, LogLevel::Warn,
+      who() + "upstream publish of message " + std::to_string(p.msg_id) +
+          " failed; not acknowledged, the sensor will retry");
+}
+
+void Session::refuse_publish(const UpPending& p, std::uint32_t token, ReturnCode rc,
+                             const std::string& why, Actions& out) {
+  if (auto q = qos2_in_.find(p.msg_id); q != qos2_in_.end() && q->second.token == token)
+    qos2_in_.erase(q);
+  // §5.4.13: PUBACK also answers a QoS 2 PUBLISH that is rejected.
+  send(out, mqttsn::PubAck{p.topic_id, p.msg_id, rc});
+  log(out, LogLevel::Warn,
+      who() + "PUBLISH " + std::to_string(p.msg_id) + " " + why + ": PUBACK " +
+          std::string(mqttsn::to_string(rc)));
+}
+
+void Session::on_upstream_lost(Actions& out) {
+  // A broker that drops the connection instead of refusing (MQTT 3.1.1, or brokers that do so on
+  // an ACL denial) drops it again each time the message is resent after reconnecting. The second
+  // loss with the same message still in flight ends it: the sensor is told, not left retrying.
+  for (auto it = up_pending_.begin(); it != up_pending_.end();) {
+    UpPending& p = it->second;
+    if ((p.kind == UpKind::Publish1 || p.kind == UpKind::Publish2) &&
+        ++p.losses >= kLossesBeforeRefusal) {
+      const UpPending done = std::move(p);
+      const std::uint32_t token = it->first;
+      it = up_pending_.erase(it);
+      refuse_publish(done, token, ReturnCode::RejectedNotSupported,
+                     "in flight while the broker dropped the connection " +
+                         std::to_string(kLossesBeforeRefusal) + " times (refused?)",
+                     out);
+      continue;
+    }
+    ++it;
+  }
 }
 
 void Session::on_subscribe(const mqttsn::Subscribe& m, Actions& out) {
@@ -194,9 +254,12 @@ void Session::on_subscribed(const ev::UpstreamSubscribed& e, Actions& out) {
     return;
   }
   if (!e.ok) {
-    send(out, mqttsn::SubAck{{}, 0, p.msg_id, ReturnCode::RejectedCongestion});
+    const ReturnCode rc = subscribe_refusal_return_code(e.reason_code);
+    send(out, mqttsn::SubAck{{}, 0, p.msg_id, rc});
     log(out, LogLevel::Warn,
-        who() + "broker refused the subscription to '" + mqttsn::printable(p.filter) + "'");
+        who() + "broker refused the subscription to '" + mqttsn::printable(p.filter) + "'" +
+            (e.reason_code != 0 ? ", reason 0x" + hex_byte(e.reason_code) : std::string()) +
+            ": SUBACK " + std::string(mqttsn::to_string(rc)));
     return;
   }
   const int granted = std::clamp(e.granted_qos, 0, 2);

@@ -61,6 +61,7 @@ void drops(Exposition& e, const RuntimeCounters& c, const BufferBudget& b, const
   e.sample(c.refused_network, {{"reason", "network"}});
   e.sample(c.refused_max_sessions, {{"reason", "max_sessions"}});
   e.sample(c.refused_identity, {{"reason", "identity"}});
+  e.sample(c.refused_credentials, {{"reason", "credentials"}});
   e.sample(c.refused_client_id_invalid, {{"reason", "client_id_invalid"}});
 }
 

@@ -93,14 +93,15 @@ struct RuntimeCounters {
   std::uint64_t parked_expired = 0;  // parked sessions dropped by expiry or by the cap
   // Admission ([admission]): refused CONNECTs (answered with a CONNACK) by reason, and datagrams
   // dropped unanswered.
-  std::uint64_t refused_client_id = 0;          // CONNACK 0x03
-  std::uint64_t refused_network = 0;            // CONNACK 0x03
-  std::uint64_t refused_max_sessions = 0;       // CONNACK 0x01
-  std::uint64_t refused_identity = 0;           // CONNACK 0x03: ClientId is not the DTLS identity
-  std::uint64_t dropped_network = 0;            // other packets from outside the allowed networks
-  std::uint64_t rate_limited = 0;               // dropped before decoding
-  std::uint64_t store_writes = 0;               // state store transactions
-  std::uint64_t store_errors = 0;               // ... that failed (logged)
+  std::uint64_t refused_client_id = 0;     // CONNACK 0x03
+  std::uint64_t refused_network = 0;       // CONNACK 0x03
+  std::uint64_t refused_max_sessions = 0;  // CONNACK 0x01
+  std::uint64_t refused_credentials = 0;   // CONNACK 0x03: the sensor's certificate/key unusable
+  std::uint64_t refused_identity = 0;      // CONNACK 0x03: ClientId is not the DTLS identity
+  std::uint64_t dropped_network = 0;       // other packets from outside the allowed networks
+  std::uint64_t rate_limited = 0;          // dropped before decoding
+  std::uint64_t store_writes = 0;          // state store transactions
+  std::uint64_t store_errors = 0;          // ... that failed (logged)
   std::uint64_t refused_client_id_invalid = 0;  // CONNACK 0x03: not UTF-8, control chars, length
   std::uint64_t unknown_not_answered = 0;       // unknown sender: no DISCONNECT (type or rate)
   // QoS 0 uplink dropped: the session had no upstream client, Paho refused the publish (not
@@ -188,6 +189,9 @@ class Runtime {
   void on_gateway_event(MailboxEvent&& event);
   void connect_gateway_client();
   void advertise();
+  // Per-sensor certificates configured but unusable for this ClientId: counts, posts a permanent
+  // UpstreamConnectFailed and returns true (no Paho client is made).
+  bool refuse_without_credentials(const Entry& e, const std::string& client_id);
   void wake_upstream();
   void park(std::unique_ptr<Entry> entry, TimePoint now);
   void expire_parked(TimePoint now);

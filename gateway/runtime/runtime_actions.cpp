@@ -8,6 +8,7 @@
 #include "gateway/core/overloaded.hpp"
 #include "gateway/runtime/runtime.hpp"
 #include "gateway/upstream/aggregator.hpp"
+#include "gateway/upstream/sensor_credentials.hpp"
 #include "mqttsn/codec.hpp"
 #include "mqttsn/print.hpp"
 #include "transports/log/limited_log.hpp"
@@ -53,6 +54,7 @@ void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
               if (e.address) send(*e.address, a.msg);
             },
             [&](act::ConnectUpstream& a) {
+              if (!aggregator_ && refuse_without_credentials(e, a.client_id)) return;
               if (!aggregator_) pool_.connect_started(e.id);
               if (e.upstream) {
                 e.upstream->restart(a.clean_session, a.keep_alive_s, a.will);
@@ -139,6 +141,15 @@ void Runtime::hint_peer_idle(Entry& e, bool idle) {
   e.peer_idle = idle;
   if (auto* t = transports_[static_cast<std::size_t>(e.address->peer.kind)])
     t->set_peer_idle(e.address->peer, idle);
+}
+
+bool Runtime::refuse_without_credentials(const Entry& e, const std::string& client_id) {
+  const auto c = sensor_credentials(options_.upstream.security, client_id);
+  if (c.ok) return false;
+  // Nothing reaches the broker: the session answers CONNACK 0x03 and logs the reason (limited).
+  ++counters_.refused_credentials;
+  mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamConnectFailed{c.reason, true}}});
+  return true;
 }
 
 Result<std::unique_ptr<Upstream>> Runtime::open_upstream(const Entry& e,

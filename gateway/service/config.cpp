@@ -164,12 +164,26 @@ void check_readable(Reader& r, const std::string& key, const std::string& path, 
     r.error(key, "\"" + path + "\" is " + (dir ? "not a directory" : "a directory"));
 }
 
+// Only "{client_id}" may appear in braces; `required`: it must appear (one file per sensor).
+void check_client_id_template(Reader& r, const std::string& key, const std::string& t,
+                              bool required) {
+  if (t.empty()) return;
+  bool found = false;
+  for (std::size_t i = t.find('{'); i != std::string::npos; i = t.find('{', i + 1)) {
+    if (t.compare(i, 11, "{client_id}") != 0)
+      r.error(key, "only the placeholder {client_id} is known");
+    else
+      found = true;
+  }
+  if (required && !found) r.error(key, "must contain {client_id} (one file per sensor)");
+}
+
 void read_broker_tls(Reader& r, const toml::table& t, Config& c) {
   constexpr std::string_view p = "broker.tls";
   auto& tls = c.broker.tls;
   r.reject_unknown(t, p,
                    {"enabled", "ca_file", "ca_dir", "cert_file", "key_file", "key_password_file",
-                    "verify_hostname"});
+                    "cert_file_template", "key_file_template", "verify_hostname"});
   r.boolean(t, p, "enabled", tls.enabled);
   r.string(t, p, "ca_file", tls.ca_file);
   r.string(t, p, "ca_dir", tls.ca_dir);
@@ -177,6 +191,12 @@ void read_broker_tls(Reader& r, const toml::table& t, Config& c) {
   r.string(t, p, "key_file", tls.key_file);
   r.string(t, p, "key_password_file", tls.key_password_file);
   r.boolean(t, p, "verify_hostname", tls.verify_hostname);
+  r.string(t, p, "cert_file_template", tls.cert_file_template);
+  r.string(t, p, "key_file_template", tls.key_file_template);
+  check_client_id_template(r, "broker.tls.cert_file_template", tls.cert_file_template, true);
+  check_client_id_template(r, "broker.tls.key_file_template", tls.key_file_template, true);
+  if (!tls.key_file_template.empty() && tls.cert_file_template.empty())
+    r.error("broker.tls.key_file_template", "needs broker.tls.cert_file_template");
   check_readable(r, "broker.tls.ca_file", tls.ca_file, false);
   check_readable(r, "broker.tls.ca_dir", tls.ca_dir, true);
   check_readable(r, "broker.tls.cert_file", tls.cert_file, false);
@@ -184,10 +204,28 @@ void read_broker_tls(Reader& r, const toml::table& t, Config& c) {
   if (!tls.key_file.empty() && tls.cert_file.empty())
     r.error("broker.tls.key_file", "needs broker.tls.cert_file");
   if (!tls.key_password_file.empty()) {
-    if (tls.key_file.empty()) r.error("broker.tls.key_password_file", "needs broker.tls.key_file");
+    if (tls.key_file.empty() && tls.cert_file_template.empty())
+      r.error("broker.tls.key_password_file",
+              "needs broker.tls.key_file or broker.tls.cert_file_template");
     if (auto s = read_secret_file(r, "broker.tls.key_password_file", tls.key_password_file))
       tls.key_password = *s;
   }
+}
+
+// Per-sensor identities need one upstream connection per sensor.
+void check_sensor_identity(Reader& r, const BrokerSection& b) {
+  const auto& tls = b.tls;
+  if (tls.cert_file_template.empty()) return;
+  if (b.mode == "aggregating")
+    r.error("broker.tls.cert_file_template",
+            "needs broker.mode = \"transparent\": in aggregating mode all sensors share the "
+            "gateway's one connection, which can present only one certificate (cert_file)");
+  const auto& uri = b.uri;
+  const bool tls_uri =
+      uri.rfind("ssl://", 0) == 0 || uri.rfind("mqtts://", 0) == 0 || uri.rfind("wss://", 0) == 0;
+  if (!tls.enabled && !tls_uri)
+    r.error("broker.tls.cert_file_template",
+            "needs TLS (broker.tls.enabled = true or an ssl:// broker.uri)");
 }
 
 void read_broker(Reader& r, const toml::table& t, Config& c) {
@@ -212,10 +250,7 @@ void read_broker(Reader& r, const toml::table& t, Config& c) {
     b.password = read_secret_file(r, "broker.password_file", b.password_file);
   }
   r.string(t, "broker", "username_template", b.username_template);
-  for (std::size_t i = b.username_template.find('{'); i != std::string::npos;
-       i = b.username_template.find('{', i + 1))
-    if (b.username_template.compare(i, 11, "{client_id}") != 0)
-      r.error("broker.username_template", "only the placeholder {client_id} is known");
+  check_client_id_template(r, "broker.username_template", b.username_template, false);
   r.string(t, "broker", "client_id_prefix", b.client_id_prefix);
   r.integer(t, "broker", "mqtt_version", b.mqtt_version, 3, 5);
   if (b.mqtt_version == 4) r.error("broker.mqtt_version", "expected 3 (MQTT 3.1.1) or 5");
@@ -233,6 +268,7 @@ void read_broker(Reader& r, const toml::table& t, Config& c) {
     r.error("broker.uri", "expected tcp://host:port (or mqtt://, ssl://, ws://, wss://)");
   if (c.broker.mode != "transparent" && c.broker.mode != "aggregating")
     r.error("broker.mode", "expected \"transparent\" or \"aggregating\"");
+  check_sensor_identity(r, c.broker);
 }
 
 void read_udp(Reader& r, const toml::table& t, Config& c) {

@@ -26,6 +26,11 @@ struct BrokerTlsSection {
   std::string key_file;      // its private key (PEM)
   std::string key_password;  // read from key_password_file
   std::string key_password_file;
+  // Transparent mode: each sensor's upstream presents its own certificate; "{client_id}" is
+  // replaced by the sensor's ClientId (gateway/upstream/sensor_credentials.hpp). The gateway's own
+  // client keeps cert_file/key_file.
+  std::string cert_file_template;
+  std::string key_file_template;  // empty: the key is in the certificate file
   bool verify_hostname = true;
 };
 

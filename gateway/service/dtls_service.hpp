@@ -9,8 +9,8 @@
 #include <string>
 
 #include "gateway/admission/admission.hpp"
-#include "gateway/service/config.hpp"
 #include "gateway/runtime/runtime.hpp"
+#include "gateway/service/config.hpp"
 #include "transports/dtls/dtls_transport.hpp"
 
 namespace gw {

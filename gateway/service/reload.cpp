@@ -84,6 +84,11 @@ ReloadPlan plan_reload(const Config& o, const Config& n, bool log_level_pinned) 
   // Everything else is read at start only.
   if (o.gateway.id != n.gateway.id) p.ignored.push_back("gateway.id");
   if (o.broker.uri != n.broker.uri) p.ignored.push_back("broker.uri");
+  // The template names are fixed at start; the files they name are read at each sensor connect.
+  if (o.broker.tls.cert_file_template != n.broker.tls.cert_file_template)
+    p.ignored.push_back("broker.tls.cert_file_template");
+  if (o.broker.tls.key_file_template != n.broker.tls.key_file_template)
+    p.ignored.push_back("broker.tls.key_file_template");
   if (o.udp.listen != n.udp.listen) p.ignored.push_back("udp.listen");
   if (o.udp.enabled != n.udp.enabled) p.ignored.push_back("udp.enabled");
   if (o.ble.enabled != n.ble.enabled) p.ignored.push_back("ble.enabled");

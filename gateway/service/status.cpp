@@ -127,6 +127,7 @@ std::string StatusPublisher::status_json() const {
          "}, \"refused\": {\"client_id\": " + num(c.refused_client_id) +
          ", \"network\": " + num(c.refused_network) +
          ", \"max_sessions\": " + num(c.refused_max_sessions) +
+         ", \"credentials\": " + num(c.refused_credentials) +
          ", \"identity\": " + num(c.refused_identity) +
          ", \"client_id_invalid\": " + num(c.refused_client_id_invalid) +
          "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +

@@ -130,7 +130,8 @@ void Aggregator::reconnected(SharedUpstream& s) {
 void Aggregator::publish(const SharedUpstream& s, std::uint32_t token, const std::string& topic,
                          const Bytes& payload, int qos, bool retain) {
   if (!up()) {
-    post(s.session_id_, ev::UpstreamPublishFailed{token, true});  // token 0: counted as dropped
+    // Token 0 (QoS 0) too: counted as dropped.
+    post(s.session_id_, ev::UpstreamPublishFailed{.token = token, .link_down = true});
     return;
   }
   if (token == 0) {
@@ -260,7 +261,8 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
                    auto it = pending_.find(f.token);
                    if (it == pending_.end()) return;
                    if (it->second.kind == Kind::Publish)
-                     post(it->second.session_id, ev::UpstreamPublishFailed{it->second.token});
+                     post(it->second.session_id,
+                          ev::UpstreamPublishFailed{it->second.token, f.reason_code});
                    pending_.erase(it);
                  },
                  [&](const ev::UpstreamSubscribed& s) { on_subscribed(s); },
@@ -316,7 +318,7 @@ void Aggregator::on_subscribed(const ev::UpstreamSubscribed& s) {
   if (p.kind != Kind::Subscribe) return;
   if (!s.ok) {
     if (!p.was_held && table_.remove(p.session_id, p.filter)) unsubscribe_upstream(p.filter);
-    post(p.session_id, ev::UpstreamSubscribed{p.token, false, 0});
+    post(p.session_id, ev::UpstreamSubscribed{p.token, false, 0, s.reason_code});
     return;
   }
   table_.acked(p.session_id, p.filter, now_());

@@ -13,6 +13,18 @@ void* to_context(std::uint32_t token) {
 std::uint32_t from_context(void* context) {
   return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(context));
 }
+// The broker's refusal in a failed PUBLISH/SUBSCRIBE token, 0 if it is not one (a local failure:
+// not connected, connection dropped; Paho then puts its negative error code into the reason
+// code too). MQTT 5: a reason code the broker sent (0x80-0xA2) with no local error; MQTT 3.1.1:
+// only SUBACK 0x80 (Paho's MQTT_BAD_SUBSCRIBE return code).
+int refusal_code(const mqtt::token& tok, int mqtt_version) {
+  const int rc = tok.get_return_code();
+  const int reason = static_cast<int>(tok.get_reason_code());
+  if (mqtt_version == 5 && (rc == 0 || rc == 0x80) && reason >= 0x80 && reason <= 0xa2)
+    return reason;
+  if (rc == 0x80 && tok.get_type() == mqtt::token::Type::SUBSCRIBE) return 0x80;
+  return 0;
+}
 int connect_timeout_s(std::chrono::milliseconds ms) {
   return static_cast<int>(std::max<std::int64_t>(1, (ms.count() + 999) / 1000));
 }
@@ -49,7 +61,7 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
           }
         } catch (...) {
         }
-        owner_.post(ev::UpstreamSubscribed{token, ok, ok ? granted : 0});
+        owner_.post(ev::UpstreamSubscribed{token, ok, ok ? granted : 0, ok ? 0 : granted});
         break;
       }
       case mqtt::token::Type::UNSUBSCRIBE:
@@ -70,10 +82,13 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
                                      static_cast<int>(tok.get_reason_code()))});
         break;
       case mqtt::token::Type::PUBLISH:
-        if (token != 0) owner_.post(ev::UpstreamPublishFailed{token});
+        if (token != 0)
+          owner_.post(ev::UpstreamPublishFailed{
+              token, refusal_code(tok, owner_.options_.security.mqtt_version)});
         break;
       case mqtt::token::Type::SUBSCRIBE:
-        owner_.post(ev::UpstreamSubscribed{token, false, 0});
+        owner_.post(ev::UpstreamSubscribed{
+            token, false, 0, refusal_code(tok, owner_.options_.security.mqtt_version)});
         break;
       case mqtt::token::Type::UNSUBSCRIBE:
         owner_.post(ev::UpstreamUnsubscribed{token});
@@ -131,6 +146,15 @@ void UpstreamClient::make_client() {
     up_.store(false);
     lost_.store(true);
     post(ev::UpstreamLost{cause.empty() ? "connection lost" : cause});
+  });
+  // MQTT 5: the broker says why it closed the connection. Session taken over: the sensor is
+  // connected through another gateway now; a sensor session's automatic reconnect would take the
+  // ClientId back from it, so the session is told and ends instead.
+  client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
+    if (reason != mqtt::ReasonCode::SESSION_TAKEN_OVER || session_id_ == 0) return;
+    up_.store(false);
+    lost_.store(true);
+    post(ev::UpstreamLost{"session taken over by another connection", true});
   });
   // Also called after the first connect, which the connect listener reports (with
   // session_present); up_ makes sure each connection is reported once, whichever comes first.

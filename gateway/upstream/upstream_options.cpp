@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "gateway/service/config.hpp"
+#include "gateway/upstream/sensor_credentials.hpp"
 #include "gateway/upstream/upstream.hpp"
 
 namespace gw {
@@ -61,6 +62,8 @@ void apply_broker_config(const BrokerSection& b, UpstreamOptions& out) {
   s.cert_file = b.tls.cert_file;
   s.key_file = b.tls.key_file;
   s.key_password = b.tls.key_password;
+  s.cert_file_template = b.tls.cert_file_template;
+  s.key_file_template = b.tls.key_file_template;
   s.verify_hostname = b.tls.verify_hostname;
 }
 
@@ -114,8 +117,16 @@ void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,
     mqtt::ssl_options ssl;
     if (!s.ca_file.empty()) ssl.set_trust_store(s.ca_file);
     if (!s.ca_dir.empty()) ssl.ca_path(s.ca_dir);
-    if (!s.cert_file.empty()) ssl.set_key_store(s.cert_file);
-    if (!s.key_file.empty()) ssl.set_private_key(s.key_file);
+    if (!shared && !s.cert_file_template.empty()) {
+      // The sensor's own certificate (gateway/upstream/sensor_credentials.hpp checked it loads).
+      // Paho reads the files at each connect, so a rotated certificate is used from the next one.
+      ssl.set_key_store(expand_client_id(s.cert_file_template, client_id));
+      ssl.set_private_key(expand_client_id(
+          s.key_file_template.empty() ? s.cert_file_template : s.key_file_template, client_id));
+    } else {
+      if (!s.cert_file.empty()) ssl.set_key_store(s.cert_file);
+      if (!s.key_file.empty()) ssl.set_private_key(s.key_file);
+    }
     if (!s.key_password.empty()) ssl.set_private_key_password(s.key_password);
     ssl.set_enable_server_cert_auth(true);  // the chain is always verified
     ssl.set_verify(s.verify_hostname);      // the broker's name against its certificate

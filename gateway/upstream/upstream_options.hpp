@@ -28,7 +28,9 @@ struct UpstreamSecurity {
   std::string ca_dir;
   std::string cert_file;
   std::string key_file;
-  std::string key_password;
+  std::string key_password;        // also for the per-sensor keys
+  std::string cert_file_template;  // "{client_id}" -> sensor ClientId; sensor sessions only
+  std::string key_file_template;   // empty: the key is in the certificate file
   bool verify_hostname = true;
 };
 

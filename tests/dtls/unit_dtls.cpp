@@ -16,8 +16,8 @@
 #include <variant>
 #include <vector>
 
-#include "gateway/service/config.hpp"
 #include "gateway/runtime/peer_identity.hpp"
+#include "gateway/service/config.hpp"
 #include "transports/dtls/cookie.hpp"
 #include "transports/dtls/datagram_bio.hpp"
 #include "transports/dtls/psk_file.hpp"

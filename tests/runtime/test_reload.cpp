@@ -37,9 +37,12 @@ TEST_SUITE("runtime") {
     gw::Config old_config, fresh;
     fresh.broker.uri = "tcp://192.0.2.1:1883";
     fresh.udp.enabled = !old_config.udp.enabled;
+    fresh.broker.tls.cert_file_template = "/etc/s/{client_id}.crt";
     const auto plan = gw::plan_reload(old_config, fresh, false);
     CHECK(has(plan.ignored, "broker.uri"));
     CHECK(has(plan.ignored, "udp.enabled"));
+    CHECK(has(plan.ignored, "broker.tls.cert_file_template"));
+    CHECK_FALSE(has(plan.ignored, "broker.tls.key_file_template"));
     CHECK(plan.changes.empty());
   }
 
