@@ -1,5 +1,5 @@
-// The gateway's /metrics page: the figures of the status topic (gateway/status.cpp) as Prometheus
-// families. Aggregates only, no per-sensor series (a fleet has thousands of ClientIds).
+// The gateway's /metrics page: the figures of the status topic (gateway/service/status.cpp) as
+// Prometheus families. Aggregates only, no per-sensor series (a fleet has thousands of ClientIds).
 #pragma once
 
 #include <cstdint>
