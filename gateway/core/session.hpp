@@ -132,6 +132,8 @@ class Session {
   void on_unsubscribe(const mqttsn::Unsubscribe& m, Actions& out);
   void on_delivered(const ev::UpstreamDelivered& e, Actions& out);
   void on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out);
+  // PUBACK 0x01 when the upstream is down (true: answered, not forwarded).
+  bool refused_upstream_down(const mqttsn::Publish& m, Actions& out);
   // Brokers that refuse a publish by dropping the connection (MQTT 3.1.1 has no refusal code).
   void on_upstream_lost(Actions& out);
   void on_taken_over(Actions& out);

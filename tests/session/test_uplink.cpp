@@ -69,14 +69,43 @@ TEST_CASE("PUBLISH QoS 1 that the broker never got: no PUBACK, the sensor's retr
                  publish_up(2, "t", "x", 1));
 }
 
-TEST_CASE("upstream lost while active: QoS 1 still forwarded, acknowledged only once delivered") {
-  Sensor s;
+TEST_CASE("upstream down: QoS 1/2 PUBLISH answered PUBACK congestion at once and counted") {
+  auto cfg = Sensor::default_config();
+  cfg.limit_counters = std::make_shared<gw::LimitCounters>();
+  Sensor s(cfg);
   s.connect_plain();
   s.packet(mqttsn::Register{0, 1, "t"});
   s.upstream(ev::UpstreamLost{"down"});
   EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x")),
-                 publish_up(1, "t", "x", 1));
+                 send(mqttsn::PubAck{1, 2, ReturnCode::RejectedCongestion}));
+  // §5.4.13: PUBACK also answers a refused QoS 2 PUBLISH; it is not remembered as received.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::ExactlyOnce, 3, "y")),
+                 send(mqttsn::PubAck{1, 3, ReturnCode::RejectedCongestion}));
+  CHECK(cfg.limit_counters->uplink_congestion == 2);
+  // QoS 0 is not acknowledged: it still goes to the upstream, which counts it if it drops it.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "z")),
+                 publish_up(0, "t", "z", 0));
   EXPECT_ACTIONS(s.packet(mqttsn::PingReq{}), send(mqttsn::PingResp{}));
+  s.upstream(ev::UpstreamConnected{true});
+  // Back up: the sensor's resend is forwarded and acknowledged once delivered.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 4, "x")),
+                 publish_up(1, "t", "x", 1));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}),
+                 send(mqttsn::PubAck{1, 4, ReturnCode::Accepted}));
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::ExactlyOnce, 3, "y")),
+                 publish_up(2, "t", "y", 2));
+  CHECK(cfg.limit_counters->uplink_congestion == 2);
+}
+
+TEST_CASE("upstream lost with a QoS 1 PUBLISH in flight: acknowledged once delivered") {
+  Sensor s;
+  s.connect_plain();
+  s.packet(mqttsn::Register{0, 1, "t"});
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x")),
+                 publish_up(1, "t", "x", 1));
+  s.upstream(ev::UpstreamLost{"down"});
+  // The sensor's retry of the message in flight is neither refused nor forwarded twice.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x", true)));
   s.upstream(ev::UpstreamConnected{true});
   EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}),
                  send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}));
