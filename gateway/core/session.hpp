@@ -161,6 +161,8 @@ class Session {
   void park_in_flight();
   void retransmit(TimePoint now, Actions& out);
   bool delivering() const noexcept;
+  // A sensor's QoS 1/2 PUBLISH awaits the broker: downlink waits until it is acknowledged.
+  bool uplink_ack_pending() const noexcept;
 
   std::uint32_t new_token();
   std::uint16_t new_msg_id();

@@ -201,3 +201,55 @@ TEST_CASE("any packet keeps an active sensor alive; PINGREQ answered") {
   EXPECT_ACTIONS(s.after(14s));
   CHECK(s.session.state() == gw::SessionState::Active);
 }
+
+TEST_CASE("order: the sensor's own QoS 1 PUBLISH is acknowledged before the broker's echo of it") {
+  Sensor s;
+  s.connect_plain();
+  s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x")),
+                 publish_up(2, "t", "x", 1));
+  // mosquitto delivers the echo before its PUBACK: held while the PUBLISH awaits the broker.
+  EXPECT_ACTIONS(s.upstream(message("t", "x", 1)));
+  EXPECT_ACTIONS(s.upstream(message("t", "later", 0)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}),
+                 send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "x")));
+  EXPECT_ACTIONS(s.packet(mqttsn::PubAck{1, 1, ReturnCode::Accepted}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "later")));
+}
+
+TEST_CASE("order: QoS 2 PUBREC first; a failed upstream PUBLISH releases the held downlink") {
+  Sensor s;
+  s.connect_plain();
+  s.subscribed("t", QoS::AtMostOnce, 1, 1, 1);
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::ExactlyOnce, 2, "x")),
+                 publish_up(2, "t", "x", 2));
+  EXPECT_ACTIONS(s.upstream(message("t", "x", 2)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}), send(mqttsn::PubRec{2}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "x")));
+  // Held while a QoS 1 PUBLISH is pending, released when it fails (the sensor will retry).
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 3, "y")),
+                 publish_up(3, "t", "y", 1));
+  EXPECT_ACTIONS(s.upstream(message("t", "z", 0)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamPublishFailed{3}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "z")));
+  // QoS 0 uplink holds nothing.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "q")),
+                 publish_up(0, "t", "q", 0));
+  EXPECT_ACTIONS(s.upstream(message("t", "q", 0)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "q")));
+}
+
+TEST_CASE("order: downlink held behind a pending PUBLISH stays within the buffer cap") {
+  auto cfg = Sensor::default_config();
+  cfg.max_buffered = 2;
+  Sensor s(cfg);
+  s.connect_plain();
+  s.subscribed("t", QoS::AtMostOnce, 1, 1, 1);
+  s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x"));
+  for (const char* v : {"a", "b", "c"}) EXPECT_ACTIONS(s.upstream(message("t", v, 0)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}),
+                 send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "b")),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "c")));
+}
