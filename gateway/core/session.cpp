@@ -140,13 +140,16 @@ Actions Session::on_upstream(const UpstreamEvent& event, TimePoint now) {
       upstream_up_ = false;
       log(out, LogLevel::Warn, who() + "upstream connection lost: " + l->reason);
       on_upstream_lost(out);
+      pump(now, out);  // a PUBLISH refused above no longer holds the downlink
     }
   } else if (const auto* m = std::get_if<ev::UpstreamMessage>(&event)) {
     on_upstream_message(*m, now, out);
   } else if (const auto* d = std::get_if<ev::UpstreamDelivered>(&event)) {
     on_delivered(*d, out);
+    pump(now, out);  // what the broker sent after the sensor's PUBLISH follows its PUBACK
   } else if (const auto* pf = std::get_if<ev::UpstreamPublishFailed>(&event)) {
     on_publish_failed(*pf, out);
+    pump(now, out);
   } else if (const auto* s = std::get_if<ev::UpstreamSubscribed>(&event)) {
     on_subscribed(*s, out);
   } else if (const auto* u = std::get_if<ev::UpstreamUnsubscribed>(&event)) {

@@ -132,6 +132,8 @@ class Session {
   void on_unsubscribe(const mqttsn::Unsubscribe& m, Actions& out);
   void on_delivered(const ev::UpstreamDelivered& e, Actions& out);
   void on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out);
+  // PUBACK 0x01 when the upstream is down (true: answered, not forwarded).
+  bool refused_upstream_down(const mqttsn::Publish& m, Actions& out);
   // Brokers that refuse a publish by dropping the connection (MQTT 3.1.1 has no refusal code).
   void on_upstream_lost(Actions& out);
   void on_taken_over(Actions& out);
@@ -159,6 +161,8 @@ class Session {
   void park_in_flight();
   void retransmit(TimePoint now, Actions& out);
   bool delivering() const noexcept;
+  // A sensor's QoS 1/2 PUBLISH awaits the broker: downlink waits until it is acknowledged.
+  bool uplink_ack_pending() const noexcept;
 
   std::uint32_t new_token();
   std::uint16_t new_msg_id();

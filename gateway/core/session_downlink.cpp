@@ -49,7 +49,10 @@ void Session::pump(TimePoint now, Actions& out) {
     f.parked = false;
     send_in_flight(std::move(f), now, out);
   }
-  while (!inflight_ && !outbox_.empty()) {
+  // A sensor's own QoS 1/2 PUBLISH is acknowledged before anything the broker sent after it (its
+  // echo comes before the broker's PUBACK): clients that read one packet after a PUBLISH expect
+  // the PUBACK. What arrives meanwhile waits in the outbox, within its caps.
+  while (!inflight_ && !outbox_.empty() && !uplink_ack_pending()) {
     const Outgoing& next = outbox_.front();
     if (topics_.rejected(next.topic)) {
       outbox_.pop_front();
@@ -100,6 +103,12 @@ void Session::pump(TimePoint now, Actions& out) {
     send(out, mqttsn::PingResp{});
     go_asleep(now);
   }
+}
+
+bool Session::uplink_ack_pending() const noexcept {
+  return std::any_of(up_pending_.begin(), up_pending_.end(), [](const auto& kv) {
+    return kv.second.kind == UpKind::Publish1 || kv.second.kind == UpKind::Publish2;
+  });
 }
 
 void Session::send_in_flight(Inflight f, TimePoint now, Actions& out) {

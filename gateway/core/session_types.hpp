@@ -145,6 +145,7 @@ struct LimitCounters {
   std::uint64_t subscriptions = 0;       // SUBSCRIBE beyond max_subscriptions
   std::uint64_t keep_alive = 0;          // CONNECT Duration 0 or above max_keep_alive_s
   std::uint64_t downlink_oversized = 0;  // broker messages too big for the sensor
+  std::uint64_t uplink_congestion = 0;   // QoS 1/2 PUBLISH refused while the upstream was down
 };
 
 struct SessionConfig {

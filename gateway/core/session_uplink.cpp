@@ -69,6 +69,7 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
       log(out, LogLevel::Debug, who() + "QoS 1 PUBLISH " + std::to_string(m.msg_id) + " repeated");
       return;
     }
+    if (refused_upstream_down(m, out)) return;
     const auto token = new_token();
     up_pending_[token] =
         UpPending{UpKind::Publish1, m.msg_id, m.topic_id, {}, 1, false, 0, upstream_up_};
@@ -82,11 +83,24 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
         who() + "QoS 2 PUBLISH " + std::to_string(m.msg_id) + " repeated, not forwarded again");
     return;
   }
+  if (refused_upstream_down(m, out)) return;
   const auto token = new_token();
   up_pending_[token] =
       UpPending{UpKind::Publish2, m.msg_id, m.topic_id, {}, 2, false, 0, upstream_up_};
   qos2_in_[m.msg_id] = Qos2In{token, false};
   out.emplace_back(act::PublishUpstream{token, *topic, m.data, 2, m.flags.retain});
+}
+
+bool Session::refused_upstream_down(const mqttsn::Publish& m, Actions& out) {
+  if (upstream_up_) return false;
+  // §5.4.12: while the broker connection is down the sensor is told to wait and resend later,
+  // rather than spending its retries on a PUBLISH that cannot be acknowledged.
+  if (config_.limit_counters) ++config_.limit_counters->uplink_congestion;
+  send(out, mqttsn::PubAck{m.topic_id, m.msg_id, ReturnCode::RejectedCongestion});
+  log(out, LogLevel::Debug,
+      who() + "PUBLISH " + std::to_string(m.msg_id) +
+          " while the upstream is down: PUBACK rejected (congestion)");
+  return true;
 }
 
 void Session::on_pubrel(const mqttsn::PubRel& m, Actions& out) {

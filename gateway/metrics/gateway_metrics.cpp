@@ -51,6 +51,7 @@ void drops(Exposition& e, const RuntimeCounters& c, const BufferBudget& b, const
   e.sample(c.upstream_refused, {{"reason", "upstream_refused"}});
   e.sample(c.link_down, {{"reason", "link_down"}});
   e.sample(l.downlink_oversized, {{"reason", "downlink_oversized"}});
+  e.sample(l.uplink_congestion, {{"reason", "uplink_congestion"}});
   e.sample(c.unknown_not_answered, {{"reason", "unknown_not_answered"}});
   e.sample(l.topics, {{"reason", "cap_topics"}});
   e.sample(l.topic_length, {{"reason", "cap_topic_length"}});

@@ -64,6 +64,7 @@ std::string sensor_drops(const RuntimeCounters& c, const LimitCounters& l) {
          ", \"upstream_refused\": " + num(c.upstream_refused) +
          ", \"link_down\": " + num(c.link_down) +
          ", \"downlink_oversized\": " + num(l.downlink_oversized) +
+         ", \"uplink_congestion\": " + num(l.uplink_congestion) +
          ", \"unknown_not_answered\": " + num(c.unknown_not_answered) +
          ", \"cap_topics\": " + num(l.topics) + ", \"cap_topic_length\": " + num(l.topic_length) +
          ", \"cap_subscriptions\": " + num(l.subscriptions);

@@ -300,6 +300,18 @@ def _downlink(subscriber, observer_client, payload, timeout):
     return None
 
 
+def _publish_during_outage(sensor, topic_id, qos):
+    """Seconds until PUBACK 0x01 answered a QoS 1/2 PUBLISH, or None if none came within 1 s."""
+    mid = sensor.next_msg_id()
+    t0 = time.monotonic()
+    sensor.send(sn.publish(topic_id, b"during", mid, qos))
+    while time.monotonic() - t0 < 1.0:
+        p = sensor.recv(0.1)
+        if p is not None and p.type == sn.PUBACK and p.msg_id == mid:
+            return time.monotonic() - t0 if p.return_code == sn.REJ_CONGESTION else None
+    return None
+
+
 def test_broker_restart_during_qos1_traffic_loses_nothing_acknowledged(pbroker, make_gateway, tmp_path):
     broker = pbroker
     gateway = make_gateway()
@@ -307,6 +319,9 @@ def test_broker_restart_during_qos1_traffic_loses_nothing_acknowledged(pbroker, 
     subscriber = Sensor(gateway, name="subscriber")
     subscriber.connect("outage-sub", duration=60, clean=True)
     subscriber.subscribe(DOWN_TOPIC, qos=1)
+    quiet = Sensor(gateway, name="quiet")  # publishes only during the outage
+    quiet.connect("outage-quiet", duration=60, clean=True)
+    quiet_topic = quiet.register("outage/quiet")
     fleet = Fleet(gateway.addr4)
     figures = {}
     try:
@@ -333,6 +348,16 @@ def test_broker_restart_during_qos1_traffic_loses_nothing_acknowledged(pbroker, 
         assert p.return_code == sn.REJ_CONGESTION, p
         assert time.monotonic() - t0 < 2.0, "CONNACK 0x01 not prompt: %s" % figures
         probe.close()
+        # A QoS 1/2 PUBLISH while the sensor's upstream is down: PUBACK 0x01 at once (§5.4.12), so
+        # the sensor waits and resends instead of spending its retries.
+        # The gateway learns of the loss from the closed socket; give it until then.
+        assert wait_until(lambda: _publish_during_outage(quiet, quiet_topic, 1) is not None, 5, 0), \
+            "no PUBACK 0x01 for a QoS 1 PUBLISH during the outage\n" + quiet.history()
+        for qos in (1, 2):
+            took = _publish_during_outage(quiet, quiet_topic, qos)
+            figures["QoS %d PUBACK 0x01 during outage s" % qos] = took
+            assert took is not None and took < 0.5, "PUBACK 0x01 not prompt: %s\n%s" % (
+                figures, quiet.history())
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - t_down)))
         broker._logf.close()
         t_restart = time.monotonic()
@@ -367,6 +392,7 @@ def test_broker_restart_during_qos1_traffic_loses_nothing_acknowledged(pbroker, 
         wait_until(lambda: acked <= set(observer.snapshot()), 10, 0.1)
     finally:
         fleet.stop()
+        quiet.close()
         observer.close()
         subscriber.close()
 

@@ -158,3 +158,35 @@ def test_long_length_form_for_a_short_message_is_accepted(sensor, observer, clie
     tid = sensor.expect(sn.REGACK, msg_id=mid, return_code=sn.ACCEPTED).topic_id
     sensor.publish(tid, b"small in long form", qos=1, long_length=True)
     observer.wait_payload("lf/small", b"small in long form")
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_own_publish_acknowledged_before_its_echo(sensor, client_id, qos):
+    """A sensor subscribed to T publishing on T: the very next packet it reads is the PUBACK (PUBREC).
+
+    mosquitto sends the echo to the sensor's subscription before acknowledging the PUBLISH; clients
+    written from the Paho MQTTSNPacket samples read exactly one packet after a PUBLISH.
+    """
+    topic = "echo/%s" % client_id
+    sensor.connect(client_id)
+    sub = sensor.subscribe(topic, qos=1)
+    for i in range(5):
+        mid = sensor.next_msg_id()
+        sensor.send(sn.publish(sub.topic_id, b"m%d" % i, mid, qos))
+        first = sensor.recv(5)
+        assert first is not None, "nothing after PUBLISH %d\n%s" % (i, sensor.history())
+        want = sn.PUBACK if qos == 1 else sn.PUBREC
+        assert first.type == want and first.msg_id == mid, \
+            "first packet after PUBLISH %d is %r, not its %s\n%s" % (
+                i, first, sn.TYPE_NAMES[want], sensor.history())
+        if qos == 2:
+            sensor.send(sn.pubrel(mid))
+        # The rest (PUBCOMP and the echo) in the order they come.
+        want_rest = {sn.PUBLISH} | ({sn.PUBCOMP} if qos == 2 else set())
+        while want_rest:
+            p = sensor.recv(5)
+            assert p is not None and p.type in want_rest, "%r\n%s" % (p, sensor.history())
+            want_rest.discard(p.type)
+            if p.type == sn.PUBLISH:
+                assert p.data == b"m%d" % i, p
+                sensor.ack(p)

@@ -203,7 +203,8 @@ TEST_CASE("QoS -1: predefined and short topics go out on the gateway client, unk
   CHECK(rig.sent_to(ble(9)).empty());  // connectionless: never answered
 }
 
-TEST_CASE("upstream lost and back: uplink is acknowledged once delivered, subscriptions renewed") {
+TEST_CASE(
+    "upstream lost and back: uplink refused with congestion meanwhile, subscriptions renewed") {
   Rig rig;
   rig.connect(ble(1), "s1");
   rig.receive(ble(1), subscribe_msg("cmd/#", QoS::AtMostOnce, 1));
@@ -213,13 +214,19 @@ TEST_CASE("upstream lost and back: uplink is acknowledged once delivered, subscr
   rig.broker.client("s1")->lose();
   rig.drain();
   rig.receive(ble(1), publish_msg(TopicIdType::Short, kShortAb, QoS::AtLeastOnce, 9, "v"));
-  CHECK(find<mqttsn::PubAck>(rig.sent_to(ble(1))) == std::nullopt);
+  auto refused = find<mqttsn::PubAck>(rig.sent_to(ble(1)));
+  REQUIRE(refused != std::nullopt);
+  CHECK(refused->return_code == ReturnCode::RejectedCongestion);
+  CHECK(rig.runtime->limit_counters().uplink_congestion == 1);
 
   rig.broker.client("s1")->back(false);
   rig.drain();
+  rig.receive(ble(1), publish_msg(TopicIdType::Short, kShortAb, QoS::AtLeastOnce, 10, "v"));
+  rig.drain();
   auto ack = find<mqttsn::PubAck>(rig.sent_to(ble(1)));
   REQUIRE(ack != std::nullopt);
-  CHECK(ack->msg_id == 9);
+  CHECK(ack->msg_id == 10);
+  CHECK(ack->return_code == ReturnCode::Accepted);
   CHECK(rig.broker.count("subscribe s1 cmd/#") == 2);  // the broker forgot: subscribed again
 }
 

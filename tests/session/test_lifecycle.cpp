@@ -410,6 +410,8 @@ TEST_CASE("CleanSession=false: after a clean DISCONNECT the next CONNECT resumes
   // The client's topic id is still valid...
   EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 5, "v")),
                  publish_up(2, "a/b", "v", 1));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}),
+                 send(mqttsn::PubAck{1, 5, ReturnCode::Accepted}));
   // ...its subscription too, and the gateway REGISTERs the name again before using its id.
   CHECK(s.session.subscription_count() == 1);
   EXPECT_ACTIONS(s.upstream(message("s/t", "d", 1)), send(mqttsn::Register{2, 1, "s/t"}));

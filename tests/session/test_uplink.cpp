@@ -69,14 +69,43 @@ TEST_CASE("PUBLISH QoS 1 that the broker never got: no PUBACK, the sensor's retr
                  publish_up(2, "t", "x", 1));
 }
 
-TEST_CASE("upstream lost while active: QoS 1 still forwarded, acknowledged only once delivered") {
-  Sensor s;
+TEST_CASE("upstream down: QoS 1/2 PUBLISH answered PUBACK congestion at once and counted") {
+  auto cfg = Sensor::default_config();
+  cfg.limit_counters = std::make_shared<gw::LimitCounters>();
+  Sensor s(cfg);
   s.connect_plain();
   s.packet(mqttsn::Register{0, 1, "t"});
   s.upstream(ev::UpstreamLost{"down"});
   EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x")),
-                 publish_up(1, "t", "x", 1));
+                 send(mqttsn::PubAck{1, 2, ReturnCode::RejectedCongestion}));
+  // §5.4.13: PUBACK also answers a refused QoS 2 PUBLISH; it is not remembered as received.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::ExactlyOnce, 3, "y")),
+                 send(mqttsn::PubAck{1, 3, ReturnCode::RejectedCongestion}));
+  CHECK(cfg.limit_counters->uplink_congestion == 2);
+  // QoS 0 is not acknowledged: it still goes to the upstream, which counts it if it drops it.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "z")),
+                 publish_up(0, "t", "z", 0));
   EXPECT_ACTIONS(s.packet(mqttsn::PingReq{}), send(mqttsn::PingResp{}));
+  s.upstream(ev::UpstreamConnected{true});
+  // Back up: the sensor's resend is forwarded and acknowledged once delivered.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 4, "x")),
+                 publish_up(1, "t", "x", 1));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}),
+                 send(mqttsn::PubAck{1, 4, ReturnCode::Accepted}));
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::ExactlyOnce, 3, "y")),
+                 publish_up(2, "t", "y", 2));
+  CHECK(cfg.limit_counters->uplink_congestion == 2);
+}
+
+TEST_CASE("upstream lost with a QoS 1 PUBLISH in flight: acknowledged once delivered") {
+  Sensor s;
+  s.connect_plain();
+  s.packet(mqttsn::Register{0, 1, "t"});
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x")),
+                 publish_up(1, "t", "x", 1));
+  s.upstream(ev::UpstreamLost{"down"});
+  // The sensor's retry of the message in flight is neither refused nor forwarded twice.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x", true)));
   s.upstream(ev::UpstreamConnected{true});
   EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{1}),
                  send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}));
@@ -171,4 +200,56 @@ TEST_CASE("any packet keeps an active sensor alive; PINGREQ answered") {
   EXPECT_ACTIONS(s.packet(mqttsn::PingReq{}), send(mqttsn::PingResp{}));
   EXPECT_ACTIONS(s.after(14s));
   CHECK(s.session.state() == gw::SessionState::Active);
+}
+
+TEST_CASE("order: the sensor's own QoS 1 PUBLISH is acknowledged before the broker's echo of it") {
+  Sensor s;
+  s.connect_plain();
+  s.subscribed("t", QoS::AtLeastOnce, 1, 1, 1);
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x")),
+                 publish_up(2, "t", "x", 1));
+  // mosquitto delivers the echo before its PUBACK: held while the PUBLISH awaits the broker.
+  EXPECT_ACTIONS(s.upstream(message("t", "x", 1)));
+  EXPECT_ACTIONS(s.upstream(message("t", "later", 0)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}),
+                 send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtLeastOnce, 1, "x")));
+  EXPECT_ACTIONS(s.packet(mqttsn::PubAck{1, 1, ReturnCode::Accepted}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "later")));
+}
+
+TEST_CASE("order: QoS 2 PUBREC first; a failed upstream PUBLISH releases the held downlink") {
+  Sensor s;
+  s.connect_plain();
+  s.subscribed("t", QoS::AtMostOnce, 1, 1, 1);
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::ExactlyOnce, 2, "x")),
+                 publish_up(2, "t", "x", 2));
+  EXPECT_ACTIONS(s.upstream(message("t", "x", 2)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}), send(mqttsn::PubRec{2}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "x")));
+  // Held while a QoS 1 PUBLISH is pending, released when it fails (the sensor will retry).
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 3, "y")),
+                 publish_up(3, "t", "y", 1));
+  EXPECT_ACTIONS(s.upstream(message("t", "z", 0)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamPublishFailed{3}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "z")));
+  // QoS 0 uplink holds nothing.
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "q")),
+                 publish_up(0, "t", "q", 0));
+  EXPECT_ACTIONS(s.upstream(message("t", "q", 0)),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "q")));
+}
+
+TEST_CASE("order: downlink held behind a pending PUBLISH stays within the buffer cap") {
+  auto cfg = Sensor::default_config();
+  cfg.max_buffered = 2;
+  Sensor s(cfg);
+  s.connect_plain();
+  s.subscribed("t", QoS::AtMostOnce, 1, 1, 1);
+  s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 2, "x"));
+  for (const char* v : {"a", "b", "c"}) EXPECT_ACTIONS(s.upstream(message("t", v, 0)));
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamDelivered{2}),
+                 send(mqttsn::PubAck{1, 2, ReturnCode::Accepted}),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "b")),
+                 send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "c")));
 }
