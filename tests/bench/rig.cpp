@@ -66,21 +66,22 @@ std::string Rig::start_broker() {
 std::string Rig::restart_gateway() {
   stop_gateway();
   const std::uint16_t port = free_port(SOCK_DGRAM);
+  metrics_port_ = free_port(SOCK_STREAM);
   gateway_address_ = sockaddr_in{};
   gateway_address_.sin_family = AF_INET;
   gateway_address_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   gateway_address_.sin_port = htons(port);
   std::ostringstream conf;
-  conf
-      << "[gateway]\nid = 1\nlog_level = \"warn\"\n\n"
-      << "[broker]\nuri = \"" << broker_uri() << "\"\nmode = \"" << options_.mode << "\"\n"
-      << (options_.connect_timeout_ms > 0
-              ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
-              : std::string())
-      << "\n"
-      << "[udp]\nlisten = [\"127.0.0.1:" << port << "\"]\nreceive_buffer_bytes = 4194304\n\n"
-      << "[topics.predefined]\n\"1\" = \"bench/predefined\"\n\n"
-      << "[protocol]\nretry_interval_ms = 10000\nretry_count = 3\nmax_buffered_per_client = 1000\n";
+  conf << "[gateway]\nid = 1\nlog_level = \"warn\"\n\n"
+       << "[broker]\nuri = \"" << broker_uri() << "\"\nmode = \"" << options_.mode << "\"\n"
+       << (options_.connect_timeout_ms > 0
+               ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
+               : std::string())
+       << "\n"
+       << "[udp]\nlisten = [\"127.0.0.1:" << port << "\"]\nreceive_buffer_bytes = 4194304\n\n"
+       << "[topics.predefined]\n\"1\" = \"bench/predefined\"\n\n"
+       << "[protocol]\nretry_interval_ms = 10000\nretry_count = 3\nmax_buffered_per_client = 1000\n"
+       << "\n[metrics]\nlisten = \"127.0.0.1:" << metrics_port_ << "\"\n";
   ++gateway_starts_;
   if (options_.state)
     conf << "\n[state]\npath = \"" << dir_ << "/state-" << gateway_starts_ << ".db\"\n";
@@ -124,6 +125,41 @@ bool Rig::probe_gateway(int timeout_ms) const {
   }
   close(fd);
   return ready;
+}
+
+std::int64_t Rig::gateway_drops() const {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval tv{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(metrics_port_);
+  std::string page;
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0) {
+    const std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      std::array<char, 8192> buf{};
+      ssize_t n = 0;
+      while ((n = recv(fd, buf.data(), buf.size(), 0)) > 0)
+        page.append(buf.data(), static_cast<std::size_t>(n));
+    }
+  }
+  close(fd);
+  // Samples look like: mqttsn_gateway_dropped_total{reason="link_down"} 12
+  std::int64_t sum = -1;
+  std::istringstream lines(page);
+  std::string line;
+  const std::string family = "mqttsn_gateway_dropped_total{";
+  while (std::getline(lines, line)) {
+    if (line.rfind(family, 0) != 0) continue;
+    const auto space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    sum = std::max<std::int64_t>(sum, 0) + std::stoll(line.substr(space + 1));
+  }
+  return sum;
 }
 
 std::string Rig::gateway_log_tail() const {

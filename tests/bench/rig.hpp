@@ -49,6 +49,9 @@ class Rig {
   pid_t broker_pid() const noexcept { return broker_pid_; }
   const std::string& dir() const noexcept { return dir_; }
   std::string gateway_log_tail() const;
+  // The gateway's own count of what it dropped: the sum of mqttsn_gateway_dropped_total over all
+  // reasons, read from its /metrics ([metrics] listen on a free loopback port). -1: unreadable.
+  std::int64_t gateway_drops() const;
 
  private:
   bool probe_gateway(int timeout_ms) const;
@@ -60,6 +63,7 @@ class Rig {
   int gateway_starts_ = 0;
   std::string gateway_log_;
   sockaddr_in gateway_address_{};
+  std::uint16_t metrics_port_ = 0;
 };
 
 // Progress lines on stderr (the table goes to stdout).

@@ -11,7 +11,7 @@ Results make_results() {
               "Uplink: sensors -> broker subscriber (per offered rate)",
               {"path", "sensors", "qos", "offered/s", "sent", "delivered", "delivered/s", "loss %",
                "p50 ms", "p99 ms", "acked", "rejected", "gw cpu %", "broker cpu %", "gw cpu s/100k",
-               "kernel UDP drops"},
+               "kernel UDP drops", "gw drops", "unaccounted"},
               {}};
   r.uplink_summary = {
       "uplink_summary",

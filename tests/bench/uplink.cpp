@@ -40,7 +40,8 @@ struct Outcome {
 Outcome record(Table& table, const std::string& path, std::size_t n, int qos, double rate,
                const StepTimes& t, Collector::Result r, std::uint64_t acked, std::uint64_t rejected,
                const ProcStats& gw0, const ProcStats& gw1, const ProcStats& br0,
-               const ProcStats& br1, double seconds, std::uint64_t udp_drops) {
+               const ProcStats& br1, double seconds, std::uint64_t udp_drops,
+               std::int64_t gw_drops) {
   Outcome o;
   o.offered_rate = rate;
   const double wall = static_cast<double>(t.end_ns - t.start_ns) / 1e9;
@@ -54,6 +55,12 @@ Outcome record(Table& table, const std::string& path, std::size_t n, int qos, do
   const auto lat = percentiles(std::move(r.latencies_ns));
   const bool via_gateway = path == "gateway";
   const double gw_cpu = gw1.cpu_s - gw0.cpu_s;
+  // Every message lost on the way must be counted somewhere: by the gateway (its drops by reason)
+  // or by the kernel (receive buffer overflows; machine-wide, so it may count others' too).
+  const std::uint64_t lost = t.sent - std::min(t.sent, r.received);
+  const std::uint64_t counted =
+      udp_drops + static_cast<std::uint64_t>(std::max<std::int64_t>(gw_drops, 0));
+  const bool accounted = via_gateway && gw_drops >= 0;
   table.add({text(path), num(std::uint64_t{n}), num(std::uint64_t(qos)), num(rate), num(t.sent),
              num(r.received), num(o.delivered_rate), num(o.loss_pct, 2), num(lat.p50_ms, 2),
              num(lat.p99_ms, 2), qos == 1 ? num(acked) : text("-"), num(rejected),
@@ -61,7 +68,9 @@ Outcome record(Table& table, const std::string& path, std::size_t n, int qos, do
              num(100.0 * (br1.cpu_s - br0.cpu_s) / wall, 0),
              via_gateway && r.received > 0 ? num(gw_cpu / static_cast<double>(r.received) * 1e5, 2)
                                            : text("-"),
-             via_gateway ? num(udp_drops) : text("-")});
+             via_gateway ? num(udp_drops) : text("-"),
+             accounted ? num(static_cast<std::uint64_t>(gw_drops)) : text("-"),
+             accounted ? num(lost - std::min(lost, counted)) : text("-")});
   return o;
 }
 
@@ -102,6 +111,7 @@ Best gateway_ladder(Rig& rig, const Options& opt, Collector& collector, Fleet& f
     const auto gw0 = read_proc(rig.gateway_pid());
     const auto br0 = read_proc(rig.broker_pid());
     const auto drops0 = udp_receive_buffer_errors();
+    const auto gw_drops0 = rig.gateway_drops();
     const auto t = run_step(
         StepSpec{rate, opt.step_seconds(), opt.quick ? 1000 : 2000, 500},
         [&](std::uint32_t seq) {
@@ -123,9 +133,11 @@ Best gateway_ladder(Rig& rig, const Options& opt, Collector& collector, Fleet& f
         });
     const auto gw1 = read_proc(rig.gateway_pid());
     const auto br1 = read_proc(rig.broker_pid());
+    const auto gw_drops1 = rig.gateway_drops();
     const auto o =
         record(table, "gateway", n, qos, rate, t, collector.finish(), acked, rejected, gw0, gw1,
-               br0, br1, opt.step_seconds(), udp_receive_buffer_errors() - drops0);
+               br0, br1, opt.step_seconds(), udp_receive_buffer_errors() - drops0,
+               gw_drops0 >= 0 && gw_drops1 >= gw_drops0 ? gw_drops1 - gw_drops0 : -1);
     best.add(o);
     progress("uplink gateway n=" + std::to_string(n) + " qos=" + std::to_string(qos) +
              " rate=" + std::to_string(static_cast<int>(rate)) + " -> " +
@@ -171,7 +183,7 @@ Best direct_ladder(Rig& rig, const Options& opt, Collector& collector, const std
     const auto br1 = read_proc(rig.broker_pid());
     const auto o =
         record(table, path, n, qos, rate, t, collector.finish(), acked() - acked0, 0, gw0, gw1, br0,
-               br1, opt.step_seconds(), udp_receive_buffer_errors() - drops0);
+               br1, opt.step_seconds(), udp_receive_buffer_errors() - drops0, -1);
     best.add(o);
     progress("uplink " + path + " n=" + std::to_string(n) + " qos=" + std::to_string(qos) +
              " rate=" + std::to_string(static_cast<int>(rate)) + " -> " +
