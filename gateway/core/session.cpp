@@ -59,21 +59,28 @@ bool snapshot_neutral(const mqttsn::Message& msg) {
 }  // namespace
 
 Actions Session::on_packet(const mqttsn::Message& msg, TimePoint now) {
+  Actions out;
   const SessionState before = state_;
-  Actions out = on_packet_inner(msg, now);
+  on_packet_inner(msg, nullptr, now, out);
   if (state_ != before || !snapshot_neutral(msg)) ++revision_;
   return out;
 }
 
-Actions Session::on_packet_inner(const mqttsn::Message& msg, TimePoint now) {
-  Actions out;
+void Session::on_packet(mqttsn::Message&& msg, TimePoint now, Actions& out) {
+  const SessionState before = state_;
+  on_packet_inner(msg, &msg, now, out);
+  if (state_ != before || !snapshot_neutral(msg)) ++revision_;
+}
+
+void Session::on_packet_inner(const mqttsn::Message& msg, mqttsn::Message* owned, TimePoint now,
+                              Actions& out) {
   if (state_ == SessionState::Disconnected && std::holds_alternative<mqttsn::Connect>(msg)) {
     // A CleanSession=false session kept by the runtime after a clean DISCONNECT (§6.3, §6.12):
     // its subscriptions, topic ids and will carry over; its upstream client was closed.
     resume_after_disconnect();
   } else if (state_ == SessionState::Lost || state_ == SessionState::Disconnected) {
     log(out, LogLevel::Debug, who() + "packet after the session ended, ignored");
-    return out;
+    return;
   }
   last_rx_ = now;  // any packet proves the client alive (§6.11)
 
@@ -95,7 +102,7 @@ Actions Session::on_packet_inner(const mqttsn::Message& msg, TimePoint now) {
   } else if (const auto* r = std::get_if<mqttsn::Register>(&msg)) {
     on_register(*r, out);
   } else if (const auto* p = std::get_if<mqttsn::Publish>(&msg)) {
-    on_publish(*p, out);
+    on_publish(*p, owned != nullptr ? &std::get<mqttsn::Publish>(*owned).data : nullptr, out);
   } else if (const auto* rel = std::get_if<mqttsn::PubRel>(&msg)) {
     on_pubrel(*rel, out);
   } else if (const auto* s = std::get_if<mqttsn::Subscribe>(&msg)) {
@@ -121,7 +128,6 @@ Actions Session::on_packet_inner(const mqttsn::Message& msg, TimePoint now) {
         who() + std::string(mqttsn::to_string(mqttsn::type_of(msg))) +
             " is not a client-to-gateway message here, ignored");
   }
-  return out;
 }
 
 Actions Session::on_upstream(const UpstreamEvent& event, TimePoint now) {

@@ -25,6 +25,9 @@ class Session {
   // session and feed it the sensor's next CONNECT: it then resumes with ConnectUpstream, keeping
   // its subscriptions, topic ids, will and buffered messages (§6.3, §6.12).
   Actions on_packet(const mqttsn::Message& msg, TimePoint now);
+  // The same for the runtime's hot path: appends to `out` (a vector it reuses) and may move the
+  // PUBLISH payload out of `msg` instead of copying it.
+  void on_packet(mqttsn::Message&& msg, TimePoint now, Actions& out);
   // An event from this sensor's upstream MQTT session.
   Actions on_upstream(const UpstreamEvent& event, TimePoint now);
   // Called when now >= next_deadline() (calling it earlier is harmless).
@@ -103,7 +106,9 @@ class Session {
     bool parked = false;  // PubRel while the client sleeps or reconnects: resent on resume
   };
 
-  Actions on_packet_inner(const mqttsn::Message& msg, TimePoint now);
+  // `owned`: the same message when the caller gave it away (its payload may be moved).
+  void on_packet_inner(const mqttsn::Message& msg, mqttsn::Message* owned, TimePoint now,
+                       Actions& out);
   Actions on_timer_inner(TimePoint now);
 
   // session.cpp: connection, will, keep-alive, sleep, upstream connection events
@@ -126,7 +131,8 @@ class Session {
 
   // session_uplink.cpp: client-to-broker traffic
   void on_register(const mqttsn::Register& m, Actions& out);
-  void on_publish(const mqttsn::Publish& m, Actions& out);
+  // `payload`: m's data when it may be moved from (nullptr: copied).
+  void on_publish(const mqttsn::Publish& m, mqttsn::Bytes* payload, Actions& out);
   void on_pubrel(const mqttsn::PubRel& m, Actions& out);
   void on_subscribe(const mqttsn::Subscribe& m, Actions& out);
   void on_unsubscribe(const mqttsn::Unsubscribe& m, Actions& out);

@@ -44,10 +44,10 @@ void Session::on_register(const mqttsn::Register& m, Actions& out) {
   send(out, mqttsn::RegAck{*id, m.msg_id, ReturnCode::Accepted});
 }
 
-void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
+void Session::on_publish(const mqttsn::Publish& m, mqttsn::Bytes* payload, Actions& out) {
   const mqttsn::QoS qos = m.flags.qos;
   const bool acked = qos == mqttsn::QoS::AtLeastOnce || qos == mqttsn::QoS::ExactlyOnce;
-  const auto topic = topics_.resolve(m.flags.topic_id_type, m.topic_id);
+  auto topic = topics_.resolve(m.flags.topic_id_type, m.topic_id);
   if (!topic || !mqttsn::valid_topic_name(*topic)) {
     // §6.6/§6.7: never forwarded with an empty or unknown topic.
     if (acked) send(out, mqttsn::PubAck{m.topic_id, m.msg_id, ReturnCode::RejectedInvalidTopicId});
@@ -56,8 +56,14 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
             " topic id " + std::to_string(m.topic_id) + (acked ? ", rejected" : ", dropped"));
     return;
   }
+  // The payload goes on to the upstream client as is: moved when the runtime gave the packet
+  // away (the hot path copies it only where Paho makes its own message).
+  const auto take_payload = [&]() -> Bytes {
+    if (payload != nullptr) return std::move(*payload);
+    return m.data;
+  };
   if (!acked) {
-    out.emplace_back(act::PublishUpstream{0, *topic, m.data, 0, m.flags.retain});
+    out.emplace_back(act::PublishUpstream{0, std::move(*topic), take_payload(), 0, m.flags.retain});
     return;
   }
   if (qos == mqttsn::QoS::AtLeastOnce) {
@@ -73,7 +79,8 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
     const auto token = new_token();
     up_pending_[token] =
         UpPending{UpKind::Publish1, m.msg_id, m.topic_id, {}, 1, false, 0, upstream_up_};
-    out.emplace_back(act::PublishUpstream{token, *topic, m.data, 1, m.flags.retain});
+    out.emplace_back(
+        act::PublishUpstream{token, std::move(*topic), take_payload(), 1, m.flags.retain});
     return;
   }
   // QoS 2: PUBREC once the broker has it; a repeat before PUBREL is not forwarded again.
@@ -88,7 +95,8 @@ void Session::on_publish(const mqttsn::Publish& m, Actions& out) {
   up_pending_[token] =
       UpPending{UpKind::Publish2, m.msg_id, m.topic_id, {}, 2, false, 0, upstream_up_};
   qos2_in_[m.msg_id] = Qos2In{token, false};
-  out.emplace_back(act::PublishUpstream{token, *topic, m.data, 2, m.flags.retain});
+  out.emplace_back(
+      act::PublishUpstream{token, std::move(*topic), take_payload(), 2, m.flags.retain});
 }
 
 bool Session::refused_upstream_down(const mqttsn::Publish& m, Actions& out) {

@@ -165,7 +165,8 @@ class Runtime {
   using Entry = SessionEntry;
 
   // runtime_ingress.cpp
-  void handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
+  // `msg` may be moved from (its PUBLISH payload goes on to the upstream client).
+  void handle(const SensorAddress& from, mqttsn::Message& msg, TimePoint now);
   void hint_peer_idle(Entry& e, bool idle);
   void handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now);
   Entry& new_session(const SensorAddress& from, const std::string& client_id, TimePoint now);
@@ -176,7 +177,8 @@ class Runtime {
   void handle_qos_minus_one(const SensorAddress& from, const mqttsn::Publish& p);
   void bind(Entry& e, const SensorAddress& to);
   // runtime_actions.cpp
-  void carry_out(Entry& e, Actions actions, TimePoint now);
+  // Leaves `actions` carried out but not freed: the datagram path reuses one vector.
+  void carry_out(Entry& e, Actions&& actions, TimePoint now);
   void end_session(Entry& e, bool lost);
   void publish_will_via_gateway(const Entry& e, const act::PublishUpstream& will);
   void send(const SensorAddress& to, const mqttsn::Message& msg);
@@ -240,6 +242,7 @@ class Runtime {
   TimePoint store_retry_at_{};  // after a failed write: not before this
 
   RuntimeCounters counters_;
+  Actions packet_actions_;  // the actions of the datagram being handled, reused (no allocation)
   std::optional<RateLimiter> rate_limiter_;     // nullopt: no rate limit
   std::optional<TokenBucket> unknown_replies_;  // DISCONNECTs to unknown senders, all together
 };

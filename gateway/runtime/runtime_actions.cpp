@@ -45,7 +45,7 @@ void Runtime::send(const SensorAddress& to, const mqttsn::Message& msg) {
   t->send(to.peer, bytes);
 }
 
-void Runtime::carry_out(Entry& e, Actions actions, TimePoint now) {
+void Runtime::carry_out(Entry& e, Actions&& actions, TimePoint now) {
   for (auto& action : actions) {
     bool ended = false;
     std::visit(

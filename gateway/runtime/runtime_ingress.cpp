@@ -47,7 +47,7 @@ void Runtime::on_datagram(const transport::PeerAddress& from, std::span<const st
   handle(SensorAddress{from, {}}, msg, now);
 }
 
-void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {
+void Runtime::handle(const SensorAddress& from, mqttsn::Message& msg, TimePoint now) {
   using namespace mqttsn;
   if (!options_.admission.allow.allows_peer(from.peer)) {
     // Only a CONNECT learns why; anything else goes unanswered, so a scan learns nothing.
@@ -109,7 +109,14 @@ void Runtime::handle(const SensorAddress& from, const mqttsn::Message& msg, Time
     return;
   }
   e->last_seen = now;
-  carry_out(*e, e->session.on_packet(msg, now), now);
+  // The per-packet path allocates no action list: one vector is reused (taken out while in use,
+  // so a nested use could not clobber it).
+  Actions actions = std::move(packet_actions_);
+  actions.clear();
+  e->session.on_packet(std::move(msg), now, actions);
+  carry_out(*e, std::move(actions), now);
+  actions.clear();
+  packet_actions_ = std::move(actions);
 }
 
 void Runtime::handle_connect(const SensorAddress& from, const mqttsn::Message& msg, TimePoint now) {

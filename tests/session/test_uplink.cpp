@@ -253,3 +253,42 @@ TEST_CASE("order: downlink held behind a pending PUBLISH stays within the buffer
                  send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "b")),
                  send(down(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "c")));
 }
+
+TEST_CASE("the runtime's packet path: appends to its action list and moves the PUBLISH payload") {
+  Sensor s;
+  s.connect_plain();
+  s.packet(mqttsn::Register{0, 1, "t/a-topic-name-longer-than-sso"});
+  Actions out;
+  out.emplace_back(gw::act::DisconnectUpstream{});  // what the caller had: kept, not cleared
+  mqttsn::Message m =
+      publish(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "payload of 32 octets..........");
+  s.session.on_packet(std::move(m), s.now, out);
+  EXPECT_ACTIONS(
+      out, disconnect_up(),
+      publish_up(0, "t/a-topic-name-longer-than-sso", "payload of 32 octets..........", 0));
+  // Moved, not copied: the packet no longer holds it (the upstream client makes the one copy).
+  CHECK(std::get<mqttsn::Publish>(m).data.empty());  // NOLINT(bugprone-use-after-move)
+
+  // QoS 1 moves it too; a packet given by const reference keeps its payload.
+  mqttsn::Message q1 = publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 7, "v1");
+  out.clear();
+  s.session.on_packet(std::move(q1), s.now, out);
+  EXPECT_ACTIONS(out, publish_up(1, "t/a-topic-name-longer-than-sso", "v1", 1));
+  CHECK(std::get<mqttsn::Publish>(q1).data.empty());  // NOLINT(bugprone-use-after-move)
+  const mqttsn::Message kept = publish(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "v2");
+  EXPECT_ACTIONS(s.packet(kept), publish_up(0, "t/a-topic-name-longer-than-sso", "v2", 0));
+  CHECK(std::get<mqttsn::Publish>(kept).data == bytes("v2"));
+}
+
+TEST_CASE("the packet path keeps the revision rule: uplink PUBLISH changes nothing stored") {
+  Sensor s;
+  s.connect_plain();
+  s.packet(mqttsn::Register{0, 1, "t/x"});
+  const auto rev = s.session.revision();
+  Actions out;
+  s.session.on_packet(mqttsn::Message{publish(TopicIdType::Normal, 1, QoS::AtMostOnce, 0, "1")},
+                      s.now, out);
+  CHECK(s.session.revision() == rev);
+  s.session.on_packet(mqttsn::Message{mqttsn::Register{0, 2, "t/y"}}, s.now, out);
+  CHECK(s.session.revision() > rev);
+}
