@@ -23,7 +23,10 @@ constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
 
 void Runtime::reschedule(Entry& e) {
   const auto next = e.session.next_deadline();
-  if (next == e.scheduled) return;
+  // Every packet moves the keep-alive deadline later. The earlier entry already queued stays: when
+  // it fires, on_timer finds nothing due and the deadline is queued again. So the per-packet path
+  // pushes nothing onto the heap (one push per keep-alive period instead).
+  if (next == e.scheduled || (next && e.scheduled && *next > *e.scheduled)) return;
   e.scheduled = next;
   if (!next) return;
   deadlines_.push(*next, e.id, stopping_);
