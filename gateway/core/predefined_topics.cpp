@@ -25,7 +25,7 @@ const std::string* PredefinedTopicSet::name_of(std::uint16_t id) const {
 }
 
 std::optional<std::uint16_t> PredefinedTopicSet::id_of(std::string_view name) const {
-  auto it = by_name_.find(std::string(name));
+  auto it = by_name_.find(name);
   if (it == by_name_.end()) return std::nullopt;
   return it->second;
 }

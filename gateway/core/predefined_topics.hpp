@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "gateway/core/string_hash.hpp"
+
 namespace gw {
 
 class PredefinedTopicSet {
@@ -31,7 +33,7 @@ class PredefinedTopicSet {
  private:
   void index();
   std::unordered_map<std::uint16_t, std::string> by_id_;
-  std::unordered_map<std::string, std::uint16_t> by_name_;
+  StringMap<std::uint16_t> by_name_;
 };
 
 class PredefinedTopics {

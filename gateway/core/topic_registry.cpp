@@ -29,7 +29,7 @@ std::optional<std::uint16_t> TopicRegistry::assign(std::string_view name) {
 }
 
 std::optional<std::uint16_t> TopicRegistry::id_of(std::string_view name) const {
-  auto it = by_name_.find(std::string(name));
+  auto it = by_name_.find(name);
   if (it == by_name_.end()) return std::nullopt;
   return it->second;
 }
@@ -57,7 +57,7 @@ void TopicRegistry::reject(std::string_view name) {
 }
 
 bool TopicRegistry::rejected(std::string_view name) const {
-  return rejected_.contains(std::string(name));
+  return rejected_.contains(name);
 }
 
 void TopicRegistry::clear_rejections() {

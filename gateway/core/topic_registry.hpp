@@ -8,11 +8,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "gateway/core/session_snapshot.hpp"
 #include "gateway/core/session_types.hpp"
+#include "gateway/core/string_hash.hpp"
 #include "mqttsn/messages.hpp"
 
 namespace gw {
@@ -74,8 +74,8 @@ class TopicRegistry {
   // The live set, asked at every lookup: a reload replaces its snapshot whole.
   std::shared_ptr<const PredefinedTopics> predefined_;
   std::unordered_map<std::uint16_t, Entry> by_id_;
-  std::unordered_map<std::string, std::uint16_t> by_name_;
-  std::unordered_set<std::string> rejected_;
+  StringMap<std::uint16_t> by_name_;
+  StringSet rejected_;
   std::uint16_t next_id_ = 1;
 };
 
