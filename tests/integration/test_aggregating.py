@@ -231,3 +231,17 @@ def test_a_transparent_gateway_drops_the_links_kept_session(make_gateway, sensor
     gw2 = make_gateway(mode="transparent", gw_id=21)
     assert watch.settle(SUBSCRIPTIONS, base) == base, "the link's old subscriptions stayed"
     assert gw2 is not None
+
+
+def test_a_qos0_burst_on_the_shared_link_loses_nothing(gateway, sensors, observer):
+    """Every sensor's QoS 0 goes out through the one Paho client: a burst far above Paho's default
+    queue of 100 unwritten publishes (broker.max_queued_publishes) reaches the broker whole."""
+    observer.subscribe("bq", qos=0)
+    s = sensors("s")
+    s.connect("agg-burst")
+    n = 3000
+    for i in range(n):
+        s.send(sn.publish("bq", b"%05d" % i, qos=0, topic_id_type=sn.TOPIC_SHORT))
+    got = observer.wait_for("bq", count=n, timeout=20)
+    assert len(got) == n
+    assert sorted(m.payload for m in got) == [b"%05d" % i for i in range(n)]
