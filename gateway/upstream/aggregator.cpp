@@ -271,7 +271,9 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
                    if (it == pending_.end()) return;
                    if (it->second.kind == Kind::Publish)
                      post(it->second.session_id,
-                          ev::UpstreamPublishFailed{it->second.token, f.reason_code});
+                          ev::UpstreamPublishFailed{.token = it->second.token,
+                                                    .reason_code = f.reason_code,
+                                                    .queue_full = f.queue_full});
                    pending_.erase(it);
                  },
                  [&](const ev::UpstreamSubscribed& s) { on_subscribed(s); },
