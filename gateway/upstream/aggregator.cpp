@@ -311,9 +311,12 @@ void Aggregator::on_link_up(bool session_present) {
   }
   // As a sensor's own reconnect would, the re-subscription brings the retained messages to all.
   if (!session_present) table_.refresh_all(now_());
-  if (subscribed != 0 || !stale.empty())
-    spdlog::info("shared upstream: {} filters subscribed again, {} unsubscribed, for {} sessions",
-                 subscribed, stale.size(), open_.size());
+  if (subscribed != 0)
+    spdlog::info("shared upstream: {} filters subscribed again for {} sessions", subscribed,
+                 open_.size());
+  if (!stale.empty())
+    spdlog::info("shared upstream: {} filters given up while the link was down unsubscribed",
+                 stale.size());
   for (const auto& [id, s] : open_) {
     auto w = waiting_.find(id);
     post(id, ev::UpstreamConnected{w == waiting_.end() || w->second});
