@@ -32,6 +32,10 @@ class Session {
   Actions on_upstream(const UpstreamEvent& event, TimePoint now);
   // Called when now >= next_deadline() (calling it earlier is harmless).
   Actions on_timer(TimePoint now);
+  // A broker message for this session while the runtime keeps it parked (CleanSession=false,
+  // after a clean DISCONNECT; aggregating mode): buffered within the caps, as a broker keeps
+  // messages for a persistent session, and delivered when the sensor's CONNECT resumes it.
+  Actions on_parked_message(const ev::UpstreamMessage& e, TimePoint now);
   // The next time on_timer must be called, if any (keep-alive, sleep, retransmission).
   std::optional<TimePoint> next_deadline() const;
 

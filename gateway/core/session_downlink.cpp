@@ -40,6 +40,14 @@ void Session::on_upstream_message(const ev::UpstreamMessage& e, TimePoint now, A
   pump(now, out);
 }
 
+Actions Session::on_parked_message(const ev::UpstreamMessage& e, TimePoint now) {
+  Actions out;
+  if (state_ != SessionState::Disconnected || clean_session_) return out;
+  on_upstream_message(e, now, out);  // buffered only: pump() sends nothing while disconnected
+  if (e.qos > 0) ++revision_;        // QoS 1/2 is kept in the state store
+  return out;
+}
+
 void Session::pump(TimePoint now, Actions& out) {
   if (!delivering()) return;
   if (inflight_ && inflight_->parked) {

@@ -60,8 +60,9 @@ struct UpstreamDelivered {
 // Also posted for a QoS 0 publish (token 0) that was dropped, so the drop is counted.
 struct UpstreamPublishFailed {
   std::uint32_t token = 0;
-  int reason_code = 0;     // MQTT 5 PUBACK/PUBREC reason >= 0x80: refused; 0: no answer
-  bool link_down = false;  // the shared link (aggregating mode) was down; else Paho refused it
+  int reason_code = 0;      // MQTT 5 PUBACK/PUBREC reason >= 0x80: refused; 0: no answer
+  bool link_down = false;   // the shared link (aggregating mode) was down; else Paho refused it
+  bool queue_full = false;  // Paho's queue of publishes not yet written was full (back-pressure)
 };
 struct UpstreamSubscribed {
   std::uint32_t token = 0;

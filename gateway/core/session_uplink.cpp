@@ -149,6 +149,14 @@ void Session::on_publish_failed(const ev::UpstreamPublishFailed& e, Actions& out
   const UpPending p = std::move(it->second);
   up_pending_.erase(it);
   if (p.kind != UpKind::Publish1 && p.kind != UpKind::Publish2) return;
+  if (e.queue_full) {
+    // Paho's queue toward the broker is full (broker.max_queued_publishes): back-pressure; the
+    // sensor waits and resends (§5.4.12) instead of spending its retries.
+    if (config_.limit_counters) ++config_.limit_counters->uplink_congestion;
+    refuse_publish(p, e.token, ReturnCode::RejectedCongestion,
+                   "not taken: the broker connection's queue is full", out);
+    return;
+  }
   if (const auto rc = refusal_return_code(e.reason_code)) {
     // The broker said no (MQTT 5): tell the sensor, its retries would be refused too.
     refuse_publish(p, e.token, *rc, "refused by the broker, reason 0x" + hex_byte(e.reason_code),

@@ -50,6 +50,8 @@ void drops(Exposition& e, const RuntimeCounters& c, const BufferBudget& b, const
   e.sample(c.qos0_no_upstream, {{"reason", "qos0_no_upstream"}});
   e.sample(c.upstream_refused, {{"reason", "upstream_refused"}});
   e.sample(c.link_down, {{"reason", "link_down"}});
+  e.sample(c.upstream_queue_full, {{"reason", "upstream_queue_full"}});
+  e.sample(c.parked_not_kept, {{"reason", "parked_not_kept"}});
   e.sample(l.downlink_oversized, {{"reason", "downlink_oversized"}});
   e.sample(l.uplink_congestion, {{"reason", "uplink_congestion"}});
   e.sample(c.unknown_not_answered, {{"reason", "unknown_not_answered"}});

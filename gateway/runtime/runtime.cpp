@@ -53,6 +53,11 @@ std::string Runtime::start() {
     aggregator_ =
         std::make_unique<Aggregator>(mailbox_, gateway_client_, options_.parked_session_expiry,
                                      options_.max_parked_sessions, now_);
+  if (aggregator_)
+    aggregator_->set_parked_sink(
+        [this](const std::string& client_id, const ev::UpstreamMessage& m) {
+          hold_for_parked(client_id, m);
+        });
   connect_gateway_client();
   if (Status s = open_store(); !s) return s.error();
   const auto period =

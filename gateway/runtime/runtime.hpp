@@ -50,6 +50,10 @@ struct AdmissionOptions {
 struct RuntimeOptions {
   std::uint8_t gw_id = 1;
   std::string gateway_client_id;  // shared upstream client; default "mqttsn-gw-<gw_id>"
+  // broker.persistent_link: in aggregating mode the shared client's broker session is kept
+  // (CleanSession=false), so what the broker receives while the gateway is away reaches the
+  // sessions restored from the state store (runtime_parked.cpp).
+  bool persistent_link = true;
   UpstreamOptions upstream;
   // broker.mode = "aggregating": all sensor sessions share the gateway client's connection
   // (gateway/upstream/aggregator.hpp) instead of one upstream connection each.
@@ -109,6 +113,9 @@ struct RuntimeCounters {
   std::uint64_t qos0_no_upstream = 0;
   std::uint64_t upstream_refused = 0;
   std::uint64_t link_down = 0;
+  std::uint64_t upstream_queue_full = 0;  // Paho's queue of unwritten publishes was full
+  std::uint64_t parked_not_kept =
+      0;  // aggregating: a message for a parked ClientId with no session
   // Broker links: the sensors' own (transparent mode) and the gateway's shared client.
   std::uint64_t upstream_connects = 0;
   std::uint64_t upstream_connect_failures = 0;
@@ -191,6 +198,11 @@ class Runtime {
   void on_gateway_event(MailboxEvent&& event);
   void connect_gateway_client();
   void advertise();
+  void count_queue_full();
+  // runtime_parked.cpp (aggregating mode)
+  void hold_for_parked(const std::string& client_id, const ev::UpstreamMessage& m);
+  void hold_restored(const Entry& e, const SessionSnapshot& s, bool parked);
+  bool persistent_link() const noexcept;
   // Per-sensor certificates configured but unusable for this ClientId: counts, posts a permanent
   // UpstreamConnectFailed and returns true (no Paho client is made).
   bool refuse_without_credentials(const Entry& e, const std::string& client_id);

@@ -111,6 +111,10 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
   const auto now = now_();
   auto& upstream_event = std::get<UpstreamEvent>(event.what);
   if (const auto* pf = std::get_if<ev::UpstreamPublishFailed>(&upstream_event); pf && !pf->token) {
+    if (pf->queue_full) {
+      count_queue_full();
+      return;
+    }
     ++(pf->link_down ? counters_.link_down : counters_.upstream_refused);
     util::log_limited("qos 0 dropped", spdlog::level::warn, "session {}: QoS 0 PUBLISH dropped: {}",
                       describe(*e), pf->link_down ? "shared link down" : "upstream not connected");
@@ -146,7 +150,11 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
   if (stopping_) return;
   const auto& e = std::get<UpstreamEvent>(event.what);
   if (const auto* pf = std::get_if<ev::UpstreamPublishFailed>(&e); pf && !pf->token) {
-    ++counters_.upstream_refused;  // a QoS 0 publish of the shared client (QoS -1, aggregating)
+    // A QoS 0 publish of the shared client (QoS -1, aggregating mode).
+    if (pf->queue_full)
+      count_queue_full();
+    else
+      ++counters_.upstream_refused;
     return;
   }
   if (std::holds_alternative<ev::UpstreamConnected>(e)) {
@@ -174,6 +182,15 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
   if (aggregator_) aggregator_->on_link_event(e);
 }
 
+// The one drop point of QoS 0 uplink past what Paho can write (broker.max_queued_publishes).
+void Runtime::count_queue_full() {
+  ++counters_.upstream_queue_full;
+  util::log_limited("qos 0 dropped", spdlog::level::warn,
+                    "QoS 0 PUBLISH dropped: {} publishes already queued for the broker "
+                    "(broker.max_queued_publishes; {} dropped so far)",
+                    options_.upstream.security.shared_max_queued, counters_.upstream_queue_full);
+}
+
 void Runtime::advertise() {
   if (!broker_up_ || stopping_) return;
   const auto seconds = std::min<std::int64_t>(options_.advertise_interval.count(), 65535);
@@ -183,9 +200,10 @@ void Runtime::advertise() {
     if (t != nullptr) t->broadcast(bytes);
 }
 
-// The shared gateway client's (re)connect: its session is clean, its will is the offline status.
+// The shared gateway client's (re)connect: its will is the offline status; its session is clean
+// but in aggregating mode with broker.persistent_link (runtime_parked.cpp).
 void Runtime::connect_gateway_client() {
-  gateway_client_->connect(true, 60, options_.gateway_will);
+  gateway_client_->connect(!persistent_link(), 60, options_.gateway_will);
 }
 
 // While upstream CONNECTs are under way (UpstreamPool::connect_started()).

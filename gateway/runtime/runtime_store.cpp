@@ -58,9 +58,10 @@ void Runtime::restore(std::vector<StoredSession> stored) {
       const auto age = std::max(std::chrono::milliseconds(0),
                                 std::chrono::milliseconds(unix_ms(wall_now) - s.parked_at_unix_ms));
       park(std::move(entry), now - age);
-      if (table_.parked().contains(id)) {
+      if (auto p = table_.parked().find(id); p != table_.parked().end()) {
         changed_.erase(id);  // stored as it is
         ++parked;
+        hold_restored(*p->second, s.snapshot, true);
       }
       continue;
     }
@@ -68,6 +69,7 @@ void Runtime::restore(std::vector<StoredSession> stored) {
     if (s.peer) bind(e, SensorAddress{*s.peer, s.node_id});
     ++live;
     if (e.session.state() == SessionState::Asleep) ++asleep;
+    hold_restored(e, s.snapshot, false);
     carry_out(e, std::move(actions), now);
   }
   spdlog::info("restored {} sessions ({} asleep, {} parked, {} buffered messages) from {}",

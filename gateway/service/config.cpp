@@ -229,10 +229,11 @@ void check_sensor_identity(Reader& r, const BrokerSection& b) {
 }
 
 void read_broker(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(t, "broker",
-                   {"uri", "mode", "connect_timeout_ms", "username", "password", "password_file",
-                    "username_template", "client_id_prefix", "mqtt_version", "keep_alive_s",
-                    "reconnect_min_ms", "reconnect_max_ms", "tls"});
+  r.reject_unknown(
+      t, "broker",
+      {"uri", "mode", "connect_timeout_ms", "username", "password", "password_file",
+       "username_template", "client_id_prefix", "mqtt_version", "keep_alive_s", "reconnect_min_ms",
+       "reconnect_max_ms", "tls", "max_queued_publishes", "client_id", "persistent_link"});
   r.string(t, "broker", "uri", c.broker.uri);
   r.string(t, "broker", "mode", c.broker.mode);
   r.integer(t, "broker", "connect_timeout_ms", c.broker.connect_timeout_ms, 100, 600000);
@@ -255,6 +256,11 @@ void read_broker(Reader& r, const toml::table& t, Config& c) {
   r.integer(t, "broker", "mqtt_version", b.mqtt_version, 3, 5);
   if (b.mqtt_version == 4) r.error("broker.mqtt_version", "expected 3 (MQTT 3.1.1) or 5");
   r.integer(t, "broker", "keep_alive_s", b.keep_alive_s, 0, 65535);
+  r.integer(t, "broker", "max_queued_publishes", b.max_queued_publishes, 100, 1000000);
+  r.string(t, "broker", "client_id", b.client_id);
+  if (t.get("client_id") != nullptr && b.client_id.empty())
+    r.error("broker.client_id", "must not be empty (leave it out for mqttsn-gw-<gateway.id>)");
+  r.boolean(t, "broker", "persistent_link", b.persistent_link);
   r.integer(t, "broker", "reconnect_min_ms", b.reconnect_min_ms, 1, 3600000);
   r.integer(t, "broker", "reconnect_max_ms", b.reconnect_max_ms, 1, 3600000);
   if (b.reconnect_min_ms > b.reconnect_max_ms)

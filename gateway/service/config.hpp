@@ -45,6 +45,12 @@ struct BrokerSection {
   std::string client_id_prefix;     // prepended to each sensor's ClientId upstream
   int mqtt_version = 3;             // 3 = MQTT 3.1.1, 5 = MQTT 5
   std::uint16_t keep_alive_s = 60;  // shared gateway client only
+  // Shared gateway client: publishes queued in Paho, not yet written (drops beyond: counted).
+  std::uint32_t max_queued_publishes = 20000;
+  // The shared gateway client's ClientId ("" = "mqttsn-gw-<gateway.id>") and, in aggregating
+  // mode, whether its broker session is kept across reconnects and restarts (CleanSession=false).
+  std::string client_id;
+  bool persistent_link = true;
   std::uint32_t reconnect_min_ms = 1000;  // Paho automatic reconnect back-off
   std::uint32_t reconnect_max_ms = 30000;
   BrokerTlsSection tls;

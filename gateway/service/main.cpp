@@ -76,6 +76,8 @@ gw::RuntimeOptions runtime_options(const gw::Config& c,
   o.gw_id = c.gateway.id;
   gw::apply_broker_config(c.broker, o.upstream);
   o.aggregating = c.broker.mode == "aggregating";
+  o.gateway_client_id = c.broker.client_id;
+  o.persistent_link = c.broker.persistent_link;
   o.session.retry_interval = std::chrono::milliseconds(c.protocol.retry_interval_ms);
   o.session.retry_count = c.protocol.retry_count;
   o.session.max_buffered = static_cast<std::size_t>(c.protocol.max_buffered_per_client);

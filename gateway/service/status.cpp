@@ -63,6 +63,8 @@ std::string sensor_drops(const RuntimeCounters& c, const LimitCounters& l) {
   return ", \"qos0_no_upstream\": " + num(c.qos0_no_upstream) +
          ", \"upstream_refused\": " + num(c.upstream_refused) +
          ", \"link_down\": " + num(c.link_down) +
+         ", \"upstream_queue_full\": " + num(c.upstream_queue_full) +
+         ", \"parked_not_kept\": " + num(c.parked_not_kept) +
          ", \"downlink_oversized\": " + num(l.downlink_oversized) +
          ", \"uplink_congestion\": " + num(l.uplink_congestion) +
          ", \"unknown_not_answered\": " + num(c.unknown_not_answered) +

@@ -100,7 +100,9 @@ void Aggregator::attach(SharedUpstream& s, bool clean_session) {
   s.attached_ = true;
   open_[s.session_id_] = &s;
   bool present = false;
-  if (clean_session) {
+  if (restored_.erase(s.session_id_) != 0) {
+    present = true;  // restored from the state store with its subscriptions (restore_live)
+  } else if (clean_session) {
     // CleanSession=true: whatever this ClientId (or this session) held before is gone.
     drop_parked(s.client_id_);
     for (const auto& filter : table_.remove_holder(s.session_id_)) unsubscribe_upstream(filter);
@@ -108,6 +110,7 @@ void Aggregator::attach(SharedUpstream& s, bool clean_session) {
     // Like a broker's persistent session: the subscriptions kept since it ended carry over.
     table_.move_holder(it->second.holder, s.session_id_);
     parked_order_.erase({it->second.since, it->second.holder});
+    parked_by_holder_.erase(it->second.holder);
     parked_.erase(it);
     present = true;
   }
@@ -155,6 +158,7 @@ void Aggregator::subscribe(const SharedUpstream& s, std::uint32_t token, const s
   const bool was_held = table_.holds(s.session_id_, filter);
   const int upstream_qos = table_.add(s.session_id_, filter, qos);
   const auto link_token = new_token();
+  on_broker_.insert(filter);
   pending_[link_token] = Pending{Kind::Subscribe, s.session_id_, token, filter, qos, was_held};
   link_->subscribe(link_token, filter, upstream_qos);
 }
@@ -163,6 +167,7 @@ void Aggregator::unsubscribe(const SharedUpstream& s, std::uint32_t token,
                              const std::string& filter) {
   if (table_.remove(s.session_id_, filter) && up()) {
     // The last holder: the UNSUBACK answers the session.
+    on_broker_.erase(filter);
     const auto link_token = new_token();
     pending_[link_token] = Pending{Kind::Unsubscribe, s.session_id_, token, filter, 0, false};
     link_->unsubscribe(link_token, filter);
@@ -188,6 +193,7 @@ void Aggregator::detach(SharedUpstream& s, bool post_closed) {
       table_.move_holder(s.session_id_, holder);
       parked_[s.client_id_] = Parked{holder, now};
       parked_order_.emplace(std::make_pair(now, holder), s.client_id_);
+      parked_by_holder_.emplace(holder, s.client_id_);
     } else {
       for (const auto& filter : table_.remove_holder(s.session_id_)) {
         if (post_closed) unsubscribe_upstream(filter);
@@ -201,14 +207,16 @@ void Aggregator::detach(SharedUpstream& s, bool post_closed) {
 
 void Aggregator::subscribe_upstream(const std::string& filter, int qos) {
   if (!up()) return;
+  on_broker_.insert(filter);
   const auto link_token = new_token();
   pending_[link_token] = Pending{Kind::Internal, 0, 0, filter, qos, false};
   link_->subscribe(link_token, filter, qos);
 }
 
 void Aggregator::unsubscribe_upstream(const std::string& filter) {
-  // Link down: the gateway client's session is clean, nothing to undo when it is back.
+  // Link down: undone when it is back (on_link_up), if the broker kept the link's session.
   if (!up()) return;
+  on_broker_.erase(filter);
   const auto link_token = new_token();
   pending_[link_token] = Pending{Kind::Internal, 0, 0, filter, 0, false};
   link_->unsubscribe(link_token, filter);
@@ -219,6 +227,7 @@ void Aggregator::drop_parked(const std::string& client_id) {
   if (it == parked_.end()) return;
   const Holder holder = it->second.holder;
   parked_order_.erase({it->second.since, holder});
+  parked_by_holder_.erase(holder);
   parked_.erase(it);
   for (const auto& filter : table_.remove_holder(holder)) unsubscribe_upstream(filter);
 }
@@ -235,7 +244,7 @@ void Aggregator::expire_parked(TimePoint now) {
 void Aggregator::on_link_event(const UpstreamEvent& event) {
   if (stopping_) return;
   std::visit(Overloaded{
-                 [&](const ev::UpstreamConnected&) { on_link_up(); },
+                 [&](const ev::UpstreamConnected& c) { on_link_up(c.session_present); },
                  [&](const ev::UpstreamConnectFailed&) {
                    up_ = false;
                    first_connect_done_ = true;
@@ -262,7 +271,9 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
                    if (it == pending_.end()) return;
                    if (it->second.kind == Kind::Publish)
                      post(it->second.session_id,
-                          ev::UpstreamPublishFailed{it->second.token, f.reason_code});
+                          ev::UpstreamPublishFailed{.token = it->second.token,
+                                                    .reason_code = f.reason_code,
+                                                    .queue_full = f.queue_full});
                    pending_.erase(it);
                  },
                  [&](const ev::UpstreamSubscribed& s) { on_subscribed(s); },
@@ -277,18 +288,35 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
              event);
 }
 
-void Aggregator::on_link_up() {
+void Aggregator::on_link_up(bool session_present) {
   up_ = true;
   first_connect_done_ = true;
-  // The gateway client's MQTT session is clean: subscribe every held filter again, then tell the
-  // sessions their upstream session is present (so they do not subscribe again themselves).
+  // Bring the link's broker session in line with what the sessions hold, then tell the sessions
+  // their upstream session is present (so they do not subscribe again themselves). A clean
+  // session (or one the broker lost) gets every filter again; a kept one (broker.persistent_link)
+  // only what changed while the link was down, so the broker does not re-send retained messages.
   const auto filters = table_.filters();
-  for (const auto& [filter, qos] : filters) subscribe_upstream(filter, qos);
+  if (!session_present) on_broker_.clear();
+  std::vector<std::string> stale;
+  for (const auto& filter : on_broker_)
+    if (!std::binary_search(filters.begin(), filters.end(), std::make_pair(filter, 0),
+                            [](const auto& a, const auto& b) { return a.first < b.first; }))
+      stale.push_back(filter);
+  for (const auto& filter : stale) unsubscribe_upstream(filter);
+  std::size_t subscribed = 0;
+  for (const auto& [filter, qos] : filters) {
+    if (on_broker_.contains(filter)) continue;
+    subscribe_upstream(filter, qos);
+    ++subscribed;
+  }
   // As a sensor's own reconnect would, the re-subscription brings the retained messages to all.
-  table_.refresh_all(now_());
-  if (!filters.empty())
-    spdlog::info("shared upstream: {} filters subscribed again for {} sessions", filters.size(),
+  if (!session_present) table_.refresh_all(now_());
+  if (subscribed != 0)
+    spdlog::info("shared upstream: {} filters subscribed again for {} sessions", subscribed,
                  open_.size());
+  if (!stale.empty())
+    spdlog::info("shared upstream: {} filters given up while the link was down unsubscribed",
+                 stale.size());
   for (const auto& [id, s] : open_) {
     auto w = waiting_.find(id);
     post(id, ev::UpstreamConnected{w == waiting_.end() || w->second});
@@ -299,8 +327,45 @@ void Aggregator::on_link_up() {
 void Aggregator::on_message(const ev::UpstreamMessage& m) {
   // Each session once, even when several of its filters match; it caps the QoS itself.
   for (Holder holder : table_.match(m.topic, m.retained, now_())) {
-    if (open_.count(holder) != 0) post(holder, m);
+    if (open_.count(holder) != 0) {
+      post(holder, m);
+    } else if (auto p = parked_by_holder_.find(holder);
+               p != parked_by_holder_.end() && parked_sink_) {
+      parked_sink_(p->second, m);
+    }
   }
+}
+
+// ---------------------------------------------------------------- restored sessions
+
+void Aggregator::hold_restored(Holder holder, const std::vector<Subscription>& subscriptions) {
+  // Acknowledged long ago: the broker's retained messages are not for them.
+  const auto long_ago = now_() - SubscriptionTable::kRetainedWindow;
+  for (const auto& sub : subscriptions) {
+    table_.add(holder, sub.filter, sub.qos);
+    table_.acked(holder, sub.filter, long_ago);
+    // Held by the link's broker session before the restart (if the broker kept it: on_link_up
+    // subscribes everything when it did not).
+    on_broker_.insert(sub.filter);
+  }
+}
+
+void Aggregator::restore_live(std::uint64_t session_id,
+                              const std::vector<Subscription>& subscriptions) {
+  hold_restored(session_id, subscriptions);
+  restored_.insert(session_id);
+}
+
+void Aggregator::restore_parked(const std::string& client_id,
+                                const std::vector<Subscription>& subscriptions, TimePoint since) {
+  if (parked_expiry_.count() <= 0 || max_parked_ == 0 || parked_.contains(client_id)) return;
+  while (parked_.size() >= max_parked_ && !parked_order_.empty())
+    drop_parked(std::string(parked_order_.begin()->second));
+  const Holder holder = next_parked_holder_++;
+  hold_restored(holder, subscriptions);
+  parked_[client_id] = Parked{holder, since};
+  parked_order_.emplace(std::make_pair(since, holder), client_id);
+  parked_by_holder_.emplace(holder, client_id);
 }
 
 void Aggregator::on_subscribed(const ev::UpstreamSubscribed& s) {
@@ -309,6 +374,7 @@ void Aggregator::on_subscribed(const ev::UpstreamSubscribed& s) {
   const Pending p = std::move(it->second);
   pending_.erase(it);
   if (p.kind == Kind::Internal) {
+    if (!s.ok) on_broker_.erase(p.filter);
     if (!s.ok)
       util::log_limited("session protocol", spdlog::level::warn,
                         "shared upstream: broker refused the subscription to '{}'",

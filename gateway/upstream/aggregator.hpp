@@ -11,9 +11,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
+#include "gateway/core/session_snapshot.hpp"
 #include "gateway/core/subscription_table.hpp"
 #include "gateway/upstream/mailbox.hpp"
 #include "gateway/upstream/upstream.hpp"
@@ -37,6 +40,17 @@ class Aggregator {
 
   // The upstream of one sensor session, on the shared link.
   std::unique_ptr<Upstream> open(std::uint64_t session_id, const std::string& client_id);
+  // Where a message for a parked CleanSession=false session goes (the runtime keeps it in that
+  // session's buffer, as a broker keeps messages for a persistent session).
+  using ParkedSink = std::function<void(const std::string& client_id, const ev::UpstreamMessage&)>;
+  void set_parked_sink(ParkedSink sink) { parked_sink_ = std::move(sink); }
+  // Sessions restored from the state store, before the link first connects: what they held is
+  // held again, so the messages the broker kept for the link (its session is persistent) while
+  // the gateway was down find them. A live one (by session id) then attaches with its session
+  // present; a parked one is kept by ClientId, parked since `since`.
+  void restore_live(std::uint64_t session_id, const std::vector<Subscription>& subscriptions);
+  void restore_parked(const std::string& client_id, const std::vector<Subscription>& subscriptions,
+                      TimePoint since);
   // An event of the shared link (mailbox session id 0), after the runtime has seen it.
   void on_link_event(const UpstreamEvent& event);
   // The gateway is stopping: the link goes away with all its subscriptions, nothing to undo.
@@ -80,7 +94,8 @@ class Aggregator {
   void unsubscribe_upstream(const std::string& filter);
   void drop_parked(const std::string& client_id);
   void expire_parked(TimePoint now);
-  void on_link_up();
+  void on_link_up(bool session_present);
+  void hold_restored(Holder holder, const std::vector<Subscription>& subscriptions);
   void on_message(const ev::UpstreamMessage& m);
   void on_subscribed(const ev::UpstreamSubscribed& s);
 
@@ -104,6 +119,12 @@ class Aggregator {
   // front, no scan of them all.
   std::map<std::pair<TimePoint, Holder>, std::string> parked_order_;
   Holder next_parked_holder_ = Holder{1} << 63;  // above every session id
+  std::unordered_map<Holder, std::string> parked_by_holder_;
+  ParkedSink parked_sink_;
+  // The filters the link's broker session holds, as far as the gateway knows: the link's session
+  // is persistent, so what was not undone while it was down is undone when it is back.
+  std::set<std::string> on_broker_;
+  std::set<std::uint64_t> restored_;  // restore_live sessions not attached yet
 };
 
 }  // namespace gw

@@ -131,7 +131,8 @@ void UpstreamClient::make_client() {
   // No persistence (nullptr): nothing is written to disk. The shared client has session id 0.
   client_ = std::make_unique<mqtt::async_client>(
       options_.uri, upstream_client_id(options_.security, client_id_, session_id_ == 0),
-      upstream_create_options(options_.security), static_cast<mqtt::iclient_persistence*>(nullptr));
+      upstream_create_options(options_.security, session_id_ == 0),
+      static_cast<mqtt::iclient_persistence*>(nullptr));
   client_->set_message_callback([this](mqtt::const_message_ptr m) {
     if (!m) return;
     const auto& payload = m->get_payload();
@@ -242,8 +243,12 @@ void UpstreamClient::publish(std::uint32_t token, const std::string& topic, cons
   try {
     auto msg = mqtt::make_message(topic, payload.data(), payload.size(), qos, retain);
     client_->publish(msg, to_context(token), *action_listener_);
+  } catch (const mqtt::exception& e) {
+    // token 0: a QoS 0 drop, counted by the runtime (by reason: the queue cap or not connected).
+    post(ev::UpstreamPublishFailed{
+        .token = token, .queue_full = e.get_return_code() == MQTTASYNC_MAX_BUFFERED_MESSAGES});
   } catch (const std::exception&) {
-    post(ev::UpstreamPublishFailed{token});  // token 0: a QoS 0 drop, counted by the runtime
+    post(ev::UpstreamPublishFailed{token});
   }
 }
 

@@ -57,6 +57,7 @@ void apply_broker_config(const BrokerSection& b, UpstreamOptions& out) {
   s.client_id_prefix = b.client_id_prefix;
   s.mqtt_version = b.mqtt_version;
   s.shared_keep_alive_s = b.keep_alive_s;
+  s.shared_max_queued = static_cast<int>(b.max_queued_publishes);
   s.ca_file = b.tls.ca_file;
   s.ca_dir = b.tls.ca_dir;
   s.cert_file = b.tls.cert_file;
@@ -89,8 +90,14 @@ std::string upstream_username(const UpstreamSecurity& s, const std::string& clie
   return out;
 }
 
-mqtt::create_options upstream_create_options(const UpstreamSecurity& s) {
-  return mqtt::create_options(s.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+mqtt::create_options upstream_create_options(const UpstreamSecurity& s, bool shared) {
+  mqtt::create_options opts(s.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1);
+  // Paho C counts every publish queued and not yet written against max_buffered_messages, also
+  // while connected, and refuses the next one beyond it (MQTTASYNC_MAX_BUFFERED_MESSAGES). Its
+  // default of 100 is one client's; the shared client carries all sensors' traffic, and at a few
+  // thousand messages a second a short stall of Paho's send thread fills 100.
+  if (shared) opts.set_max_buffered_messages(s.shared_max_queued);
+  return opts;
 }
 
 void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,

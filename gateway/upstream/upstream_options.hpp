@@ -23,6 +23,9 @@ struct UpstreamSecurity {
   std::string client_id_prefix;           // sensor sessions only
   int mqtt_version = 3;                   // 3 = 3.1.1, 5
   std::uint16_t shared_keep_alive_s = 0;  // shared gateway client; 0 = what the runtime asks
+  // Shared gateway client: publishes Paho may hold not yet written to the socket
+  // (broker.max_queued_publishes); sensor clients keep Paho's default (100 each).
+  int shared_max_queued = 20000;
   bool tls = false;
   std::string ca_file;
   std::string ca_dir;
@@ -48,7 +51,9 @@ std::string upstream_client_id(const UpstreamSecurity& s, const std::string& cli
 // The username for a session: the template (sensor sessions) or the global username.
 std::string upstream_username(const UpstreamSecurity& s, const std::string& client_id, bool shared);
 
-mqtt::create_options upstream_create_options(const UpstreamSecurity& s);
+// Paho's create options; `shared`: the gateway's own client, which carries every sensor's traffic
+// in aggregating mode and gets the larger queue.
+mqtt::create_options upstream_create_options(const UpstreamSecurity& s, bool shared);
 // Sets version, clean session/start, credentials, TLS on `opts` (after the caller set the rest).
 void apply_security(mqtt::connect_options& opts, const UpstreamSecurity& s,
                     const std::string& client_id, bool shared, bool clean_session);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -77,11 +78,14 @@ std::string Rig::restart_gateway() {
        << (options_.connect_timeout_ms > 0
                ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
                : std::string())
+       << (std::getenv("MQTTSN_BENCH_BROKER_EXTRA") ? std::getenv("MQTTSN_BENCH_BROKER_EXTRA") : "")
        << "\n"
        << "[udp]\nlisten = [\"127.0.0.1:" << port << "\"]\nreceive_buffer_bytes = 4194304\n\n"
        << "[topics.predefined]\n\"1\" = \"bench/predefined\"\n\n"
        << "[protocol]\nretry_interval_ms = 10000\nretry_count = 3\nmax_buffered_per_client = 1000\n"
-       << "\n[metrics]\nlisten = \"127.0.0.1:" << metrics_port_ << "\"\n";
+       << (std::getenv("MQTTSN_BENCH_NO_METRICS")
+               ? std::string()
+               : "\n[metrics]\nlisten = \"127.0.0.1:" + std::to_string(metrics_port_) + "\"\n");
   ++gateway_starts_;
   if (options_.state)
     conf << "\n[state]\npath = \"" << dir_ << "/state-" << gateway_starts_ << ".db\"\n";
@@ -157,7 +161,9 @@ std::int64_t Rig::gateway_drops() const {
     if (line.rfind(family, 0) != 0) continue;
     const auto space = line.rfind(' ');
     if (space == std::string::npos) continue;
-    sum = std::max<std::int64_t>(sum, 0) + std::stoll(line.substr(space + 1));
+    const auto n = std::stoll(line.substr(space + 1));
+    sum = std::max<std::int64_t>(sum, 0) + n;
+    if (n != 0) progress("gateway drops: " + line);
   }
   return sum;
 }

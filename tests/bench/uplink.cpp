@@ -2,6 +2,7 @@
 // Paho clients as the ceiling. A subscriber at the broker counts, dedups and times both.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include <functional>
@@ -206,8 +207,10 @@ std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
                                    ? collector.start("bench/u/+", 1)
                                    : collector.start_raw(rig.broker_port(), "bench/u/+", 1);
   if (!collector_error.empty()) return collector_error;
-  const std::vector<std::size_t> sizes =
+  std::vector<std::size_t> sizes =
       opt.quick ? std::vector<std::size_t>{1, 100} : std::vector<std::size_t>{1, 100, 1000};
+  if (const char* only_n = std::getenv("MQTTSN_BENCH_N"))
+    sizes = {static_cast<std::size_t>(std::atoi(only_n))};
   for (const std::size_t n : sizes) {
     Best gw[2];
     Best direct[2];

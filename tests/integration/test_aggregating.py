@@ -170,3 +170,78 @@ def test_qos_minus_one_and_sensor_publish_use_the_shared_link(gateway, sensors, 
     observer.wait_payload("agg/up/t", b"q1")
     observer.wait_payload("agg/up/t", b"q2")
     assert watch.steady(CLIENTS, 1.5) == 2
+
+
+def test_parked_session_gets_what_was_published_while_it_was_away(gateway, sensors, observer):
+    s = sensors("s")
+    s.connect("agg-away", clean=False)
+    s.subscribe("agg/away/t", qos=1)
+    s.disconnect()
+    observer.publish("agg/away/t", b"while away 1", qos=1)
+    observer.publish("agg/away/t", b"while away 2", qos=0)
+    time.sleep(0.5)  # both reached the gateway before the sensor is back
+    back = sensors("back")
+    back.connect("agg-away", clean=False)
+    assert [back.receive_publish().data for _ in range(2)] == [b"while away 1", b"while away 2"]
+    back.expect_nothing(0.5)
+
+
+def test_messages_published_while_the_gateway_is_down_reach_restored_sessions(
+        make_gateway, sensors, observer, tmp_path):
+    """The shared link's broker session is persistent (broker.persistent_link): what the broker
+    takes while the gateway is stopped reaches the sessions restored from the state file."""
+    gw = make_gateway(mode="aggregating", state_path=str(tmp_path / "state.db"))
+    sleeper, parked = sensors("sleeper", gw=gw), sensors("parked", gw=gw)
+    sleeper.connect("agg-down-s", duration=60)
+    sleeper.subscribe("agg/down/s", qos=1)
+    sleeper.disconnect(duration=60)
+    parked.connect("agg-down-p", clean=False)
+    parked.subscribe("agg/down/p", qos=1)
+    parked.disconnect()
+    mark = gw.log_size()
+    assert gw.terminate() == 0, gw.log_text()[-3000:]
+    observer.publish("agg/down/s", b"for the sleeper", qos=1)
+    observer.publish("agg/down/p", b"for the parked one", qos=1)
+    gw.start()
+    assert wait_until(lambda: "restored 2 sessions (1 asleep, 1 parked" in gw.log_since(mark), 10), \
+        gw.log_since(mark)[-3000:]
+    # The broker hands the link what it kept right after its CONNACK.
+    assert wait_until(lambda: "reachable (gateway client" in gw.log_since(mark), 10)
+    time.sleep(0.5)
+    sleeper.pingreq("agg-down-s")
+    assert sleeper.receive_publish(timeout=10).data == b"for the sleeper"
+    sleeper.expect(sn.PINGRESP)
+    parked.connect("agg-down-p", clean=False)
+    assert parked.receive_publish(timeout=10).data == b"for the parked one"
+
+
+def test_a_transparent_gateway_drops_the_links_kept_session(make_gateway, sensors, observer,
+                                                            tmp_path):
+    """Changing broker.mode to transparent: the gateway client connects with a clean session, so
+    the broker forgets what the aggregating link held."""
+    watch = SysWatch(observer)
+    gw = make_gateway(mode="aggregating", gw_id=21)
+    base = watch.steady(SUBSCRIPTIONS)  # with the gateway client's own (wake-up) subscription
+    s = sensors("s", gw=gw)
+    s.connect("agg-mode", clean=False)
+    s.subscribe("agg/mode/t", qos=1)
+    assert watch.settle(SUBSCRIPTIONS, base + 1) == base + 1
+    assert gw.terminate() == 0
+    assert watch.steady(SUBSCRIPTIONS, 2.5) == base + 1  # kept while the gateway is away
+    gw2 = make_gateway(mode="transparent", gw_id=21)
+    assert watch.settle(SUBSCRIPTIONS, base) == base, "the link's old subscriptions stayed"
+    assert gw2 is not None
+
+
+def test_a_qos0_burst_on_the_shared_link_loses_nothing(gateway, sensors, observer):
+    """Every sensor's QoS 0 goes out through the one Paho client: a burst far above Paho's default
+    queue of 100 unwritten publishes (broker.max_queued_publishes) reaches the broker whole."""
+    observer.subscribe("bq", qos=0)
+    s = sensors("s")
+    s.connect("agg-burst")
+    n = 3000
+    for i in range(n):
+        s.send(sn.publish("bq", b"%05d" % i, qos=0, topic_id_type=sn.TOPIC_SHORT))
+    got = observer.wait_for("bq", count=n, timeout=20)
+    assert len(got) == n
+    assert sorted(m.payload for m in got) == [b"%05d" % i for i in range(n)]

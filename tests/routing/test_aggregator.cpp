@@ -137,4 +137,59 @@ TEST_CASE("aggregating: a CleanSession=false takeover keeps the subscriptions on
   CHECK(text(p->data) == "moved");
 }
 
+TEST_CASE("aggregating: a parked CleanSession=false session buffers what its subscriptions bring") {
+  Rig rig({true, {}});
+  rig.connect(ble(1), "s1", false);
+  rig.receive(ble(1), subscribe_msg("cmd/#", QoS::AtLeastOnce, 1));
+  rig.receive(ble(1), mqttsn::Disconnect{});
+  static_cast<void>(rig.sent_to(ble(1)));
+  // Published while it is away: kept in its buffer, as the broker would for its own session.
+  rig.link().deliver("cmd/a", "while away", 1);
+  rig.link().deliver("cmd/b", "and this", 0);
+  rig.drain();
+  CHECK(rig.sent_to(ble(1)).empty());
+  CHECK(rig.runtime->counters().parked_not_kept == 0);
+
+  rig.receive(ble(1), connect_msg("s1", false, 60));
+  const auto sent = rig.sent_to(ble(1));
+  REQUIRE(!sent.empty());
+  CHECK(std::holds_alternative<mqttsn::ConnAck>(sent.front()));  // CONNACK first, then the buffer
+  auto reg = find<mqttsn::Register>(sent);
+  REQUIRE(reg != std::nullopt);
+  CHECK(reg->topic_name == "cmd/a");
+  rig.receive(ble(1), mqttsn::RegAck{reg->topic_id, reg->msg_id, ReturnCode::Accepted});
+  auto p = find<mqttsn::Publish>(rig.sent_to(ble(1)));
+  REQUIRE(p != std::nullopt);
+  CHECK(text(p->data) == "while away");
+  rig.receive(ble(1), mqttsn::PubAck{p->topic_id, p->msg_id, ReturnCode::Accepted});
+  p = rig.publish_to(ble(1));
+  REQUIRE(p != std::nullopt);
+  CHECK(text(p->data) == "and this");
+}
+
+TEST_CASE("aggregating: a link back with its session present subscribes only what changed") {
+  Rig rig({true, {}});
+  rig.connect(ble(1), "s1");
+  rig.connect(ble(2), "s2");
+  rig.receive(ble(1), subscribe_msg("cmd/#", QoS::AtMostOnce, 1));
+  rig.receive(ble(2), subscribe_msg("x/#", QoS::AtMostOnce, 1));
+  rig.link().lose();
+  rig.drain();
+  mqttsn::Unsubscribe u;
+  u.msg_id = 2;
+  u.topic_name = "x/#";
+  rig.receive(ble(2), u);
+  // The broker kept the link's session (broker.persistent_link): its subscriptions stand, and the
+  // one given up while the link was down is undone now.
+  rig.link().back(true);
+  rig.drain();
+  CHECK(rig.broker.count(kLinkSubscribe) == 1);
+  CHECK(rig.broker.count("unsubscribe mqttsn-gw-7 x/#") == 1);
+  rig.link().deliver("cmd/b", "still here");
+  rig.drain();
+  auto p = rig.publish_to(ble(1));
+  REQUIRE(p != std::nullopt);
+  CHECK(text(p->data) == "still here");
+}
+
 }  // namespace rt

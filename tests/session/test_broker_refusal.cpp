@@ -71,6 +71,19 @@ TEST_CASE("no reason code (no answer): not acknowledged, as before") {
   EXPECT_ACTIONS(s.upstream(ev::UpstreamPublishFailed{1, 0}));
 }
 
+TEST_CASE("Paho's queue toward the broker full: PUBACK congestion, counted, the retry goes up") {
+  Sensor s;
+  s.connect_plain();
+  s.packet(mqttsn::Register{0, 1, "t"});
+  s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 5, "x"));
+  gw::ev::UpstreamPublishFailed full;
+  full.token = 1;
+  full.queue_full = true;
+  EXPECT_ACTIONS(s.upstream(full), send(mqttsn::PubAck{1, 5, ReturnCode::RejectedCongestion}));
+  EXPECT_ACTIONS(s.packet(publish(TopicIdType::Normal, 1, QoS::AtLeastOnce, 5, "x")),
+                 publish_up(2, "t", "x", 1));
+}
+
 TEST_CASE("SUBACK refusals: 3.1.1 0x80 and 5's 0x87 -> rejected (not supported); 0x97 congestion") {
   Sensor s;
   s.connect_plain();
