@@ -37,7 +37,12 @@ struct BrokerTlsSection {
 struct BrokerSection {
   std::string uri = "tcp://127.0.0.1:1883";
   std::string mode = "transparent";  // one upstream MQTT session per sensor
-  std::uint32_t connect_timeout_ms = 5000;
+  // A sensor's CONNECT is answered CONNACK 0x01 when its upstream is not connected this long
+  // after it (waiting for a connect slot included); also Paho's connect timeout.
+  std::uint32_t connect_timeout_ms = 4000;
+  // Sensors' upstream connects under way at once (transparent mode); the rest wait in FIFO
+  // order. 0: no limit.
+  std::uint32_t max_connects_in_flight = 64;
   std::string username;
   std::optional<std::string> password;  // inline, or read from password_file at load
   std::string password_file;
@@ -45,7 +50,9 @@ struct BrokerSection {
   std::string client_id_prefix;     // prepended to each sensor's ClientId upstream
   int mqtt_version = 3;             // 3 = MQTT 3.1.1, 5 = MQTT 5
   std::uint16_t keep_alive_s = 60;  // shared gateway client only
-  std::uint32_t reconnect_min_ms = 1000;  // Paho automatic reconnect back-off
+  // The broker probe's interval while it is unreachable, and the back-off (doubling from min to
+  // max) of a sensor's upstream that the broker drops while it is up.
+  std::uint32_t reconnect_min_ms = 250;
   std::uint32_t reconnect_max_ms = 30000;
   BrokerTlsSection tls;
 };
