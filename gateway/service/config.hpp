@@ -42,7 +42,7 @@ struct BrokerSection {
   std::uint32_t connect_timeout_ms = 4000;
   // Sensors' upstream connects under way at once (transparent mode); the rest wait in FIFO
   // order. 0: no limit.
-  std::uint32_t max_connects_in_flight = 64;
+  std::uint32_t max_connects_in_flight = 256;
   std::string username;
   std::optional<std::string> password;  // inline, or read from password_file at load
   std::string password_file;

@@ -30,7 +30,7 @@ struct UpstreamOptions {
   // sensor's upstream dropped while the broker is up backs off from reconnect_min to _max.
   std::chrono::milliseconds reconnect_min{250};
   std::chrono::milliseconds reconnect_max{30000};
-  std::size_t max_connects_in_flight = 64;  // sensors' connects under way at once; 0: no limit
+  std::size_t max_connects_in_flight = 256;  // sensors' connects under way at once; 0: no limit
   UpstreamSecurity security;                // credentials, TLS, MQTT version, ClientId prefix
 };
 
