@@ -31,7 +31,7 @@ struct UpstreamOptions {
   std::chrono::milliseconds reconnect_min{250};
   std::chrono::milliseconds reconnect_max{30000};
   std::size_t max_connects_in_flight = 256;  // sensors' connects under way at once; 0: no limit
-  UpstreamSecurity security;                // credentials, TLS, MQTT version, ClientId prefix
+  UpstreamSecurity security;                 // credentials, TLS, MQTT version, ClientId prefix
 };
 
 // A sensor session's upstream MQTT session as the runtime drives it. Transparent mode: an

@@ -107,7 +107,7 @@ transport::PeerAddress ble(std::uint8_t n);
 struct Options {
   bool aggregating = false;
   std::map<std::uint16_t, std::string> predefined;
-  std::size_t max_parked_sessions = 10000;  // protocol.max_parked_sessions
+  std::size_t max_parked_sessions = 10000;   // protocol.max_parked_sessions
   std::size_t max_connects_in_flight = 256;  // broker.max_connects_in_flight
 };
 
