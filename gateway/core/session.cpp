@@ -184,6 +184,13 @@ Actions Session::on_timer_inner(TimePoint now) {
       if ((step_ == ConnectStep::WaitWillTopic || step_ == ConnectStep::WaitWillMsg) &&
           now >= will_deadline_)
         lose("the will exchange of CONNECT was not completed", out);
+      else if (step_ == ConnectStep::WaitUpstream && config_.connect_timeout.count() > 0 &&
+               now >= upstream_deadline_)
+        // Every CONNECT gets an answer in time, even in a connect storm (docs/design.md).
+        refuse_connection(ReturnCode::RejectedCongestion,
+                          "upstream not connected within " +
+                              std::to_string(config_.connect_timeout.count()) + " ms",
+                          out);
       break;
     case SessionState::Active:
       if (keep_alive_s_ > 0 && now >= last_rx_ + keep_alive_timeout(keep_alive_s_)) {
@@ -215,6 +222,8 @@ std::optional<TimePoint> Session::next_deadline() const {
     case SessionState::Connecting:
       if (step_ == ConnectStep::WaitWillTopic || step_ == ConnectStep::WaitWillMsg)
         return will_deadline_;
+      if (step_ == ConnectStep::WaitUpstream && config_.connect_timeout.count() > 0)
+        return upstream_deadline_;
       return std::nullopt;
     case SessionState::Active:
       if (keep_alive_s_ > 0) {
@@ -325,6 +334,7 @@ void Session::finish_connect(TimePoint now, Actions& out) {
   clean_session_ = clean;
   keep_alive_s_ = supervised_keep_alive(pending_.duration, out);
 
+  upstream_deadline_ = now + config_.connect_timeout;
   if (!upstream_started_) {
     upstream_started_ = true;
     step_ = ConnectStep::WaitUpstream;

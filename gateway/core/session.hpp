@@ -59,6 +59,10 @@ class Session {
   // The sleep duration of the last DISCONNECT with a duration, while asleep / awake.
   std::optional<std::uint16_t> sleep_duration_s() const noexcept { return sleep_s_; }
   bool upstream_connected() const noexcept { return upstream_up_; }
+  // A CONNECT waits for its upstream connection (no CONNACK sent yet).
+  bool awaiting_upstream() const noexcept {
+    return state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream;
+  }
   // Broker messages waiting for the client (not counting the one in flight).
   std::size_t buffered() const noexcept { return outbox_.size(); }
   // Broker messages dropped because the buffer was full.
@@ -196,7 +200,8 @@ class Session {
   TimePoint last_rx_;
   std::optional<std::uint16_t> sleep_s_;
   TimePoint sleep_deadline_{};
-  TimePoint will_deadline_{};  // Connecting: the will exchange must go on
+  TimePoint will_deadline_{};      // Connecting: the will exchange must go on
+  TimePoint upstream_deadline_{};  // Connecting, WaitUpstream: CONNACK 0x01 then
 
   TopicRegistry topics_;
   std::map<std::string, int> subscriptions_;  // filter -> granted QoS (ordered: resubscribe order)

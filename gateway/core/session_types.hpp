@@ -163,6 +163,9 @@ struct SessionConfig {
   std::uint16_t max_keep_alive_s = 0;  // a Duration of 0 or above this is supervised at this
   std::size_t max_downlink_bytes = 0;  // largest MQTT-SN datagram sent to a sensor
   std::shared_ptr<LimitCounters> limit_counters;  // may be null: not counted
+  // broker.connect_timeout_ms: a CONNECT whose upstream is not connected this long after it
+  // (waiting for a connect slot included) is answered CONNACK 0x01 and the session ends; 0: never.
+  std::chrono::milliseconds connect_timeout{0};
 };
 
 }  // namespace gw

@@ -66,6 +66,9 @@ void drops(Exposition& e, const RuntimeCounters& c, const BufferBudget& b, const
   e.sample(c.refused_identity, {{"reason", "identity"}});
   e.sample(c.refused_credentials, {{"reason", "credentials"}});
   e.sample(c.refused_client_id_invalid, {{"reason", "client_id_invalid"}});
+  e.sample(c.connack_queue_timeout, {{"reason", "connect_queue_timeout"}});
+  e.sample(c.connack_connect_timeout, {{"reason", "connect_timeout"}});
+  e.sample(c.connack_upstream_failed, {{"reason", "upstream_failed"}});
 }
 
 void links(Exposition& e, const Runtime& r, const RuntimeCounters& c) {
@@ -80,6 +83,8 @@ void links(Exposition& e, const Runtime& r, const RuntimeCounters& c) {
           "Sensor sessions' broker connections established.", c.upstream_connects);
   counter(e, "mqttsn_gateway_upstream_connect_failures_total",
           "Sensor sessions' broker connection attempts that failed.", c.upstream_connect_failures);
+  counter(e, "mqttsn_gateway_upstream_retries_total",
+          "Reconnects of sensor sessions' lost broker connections.", c.upstream_retries);
   counter(e, "mqttsn_gateway_upstream_losses_total",
           "Sensor sessions' broker connections that were lost.", c.upstream_losses);
 }

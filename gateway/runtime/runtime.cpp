@@ -28,7 +28,13 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options,
       store_check_(loop, [this] { flush_store(); }),
       deadlines_(loop, now_, [this] { run_deadlines(now_()); }),
       pool_(
-          loop, now_, [this] { wake_upstream(); }, options_.upstream.connect_timeout) {
+          loop, now_, [this] { wake_upstream(); }, options_.upstream.connect_timeout),
+      gate_(options_.upstream.max_connects_in_flight),
+      reconnects_(options_.upstream.reconnect_min, options_.upstream.reconnect_max),
+      reconnect_timer_(loop, [this] { run_reconnects(); }) {
+  // Every CONNECT is answered within the connect timeout, waiting for a connect slot included.
+  if (options_.session.connect_timeout.count() == 0)
+    options_.session.connect_timeout = options_.upstream.connect_timeout;
   if (options_.gateway_client_id.empty())
     options_.gateway_client_id = "mqttsn-gw-" + std::to_string(options_.gw_id);
   if (!options_.session.budget) options_.session.budget = std::make_shared<BufferBudget>();
@@ -70,6 +76,7 @@ void Runtime::tick() {
   const auto now = now_();
   run_deadlines(now);
   expire_parked(now);
+  run_reconnects();
 }
 
 void Runtime::stop(std::function<void()> done) {
@@ -80,6 +87,8 @@ void Runtime::stop(std::function<void()> done) {
   advertise_timer_.stop();
   gateway_retry_timer_.stop();
   parked_timer_.stop();
+  reconnect_timer_.stop();
+  queued_jobs_.clear();
   pool_.stop();
   if (aggregator_) aggregator_->stop();
   spdlog::info("stopping: {} sessions, disconnecting upstream", table_.size());
@@ -117,6 +126,7 @@ void Runtime::finish_stop() {
   CloseGroup::close(group, gateway_retry_timer_);
   CloseGroup::close(group, stop_timer_);
   CloseGroup::close(group, parked_timer_);
+  CloseGroup::close(group, reconnect_timer_);
   pool_.close(group);
 }
 

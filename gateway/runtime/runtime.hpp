@@ -15,12 +15,16 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include "gateway/admission/admission.hpp"
 #include "gateway/admission/rate_limit.hpp"
 #include "gateway/core/buffer_budget.hpp"
+#include "gateway/core/connect_gate.hpp"
+#include "gateway/core/reconnect_plan.hpp"
 #include "gateway/core/result.hpp"
 #include "gateway/core/session.hpp"
 #include "gateway/core/session_types.hpp"
@@ -122,7 +126,19 @@ struct RuntimeCounters {
   std::uint64_t upstream_losses = 0;
   std::uint64_t broker_connects = 0;
   std::uint64_t broker_losses = 0;
+  // CONNACK 0x01 to a CONNECT whose upstream did not connect (runtime_connects.cpp): it waited
+  // for a connect slot until broker.connect_timeout_ms, its connect was under way that long, or
+  // the connect failed (broker unreachable or refusing).
+  std::uint64_t connack_queue_timeout = 0;
+  std::uint64_t connack_connect_timeout = 0;
+  std::uint64_t connack_upstream_failed = 0;
+  std::uint64_t upstream_retries = 0;  // reconnects of sensors' lost upstream connections
 };
+
+// A connect of a sensor's upstream client, as it waits for a slot in the ConnectGate: the
+// session's first connect, a reconnect with a new will, or a retry after the connection was lost.
+struct RetryUpstream {};
+using UpstreamJob = std::variant<act::ConnectUpstream, act::ReconnectUpstream, RetryUpstream>;
 
 // The runtime: the composition root of the parts under gateway/runtime/. Its methods live in one
 // file per job: runtime.cpp (wiring, start, stop), runtime_ingress.cpp (datagrams in, admission,
@@ -149,8 +165,9 @@ class Runtime {
   // Clean stop: ends the sessions, disconnects upstream (bounded by shutdown_timeout), closes its
   // handles, then calls `done` on the loop. Transports are closed by their owner.
   void stop(std::function<void()> done);
-  // Carries out what is due at the clock's now: session deadlines and parked-session expiry. The
-  // timers call it; unit tests with an injected clock call it after moving the clock.
+  // Carries out what is due at the clock's now: session deadlines, parked-session expiry and
+  // sensors' upstream reconnects. The timers call it; unit tests with an injected clock call it
+  // after moving the clock.
   void tick();
 
   const RuntimeCounters& counters() const noexcept { return counters_; }
@@ -207,6 +224,16 @@ class Runtime {
   // UpstreamConnectFailed and returns true (no Paho client is made).
   bool refuse_without_credentials(const Entry& e, const std::string& client_id);
   void wake_upstream();
+  // runtime_connects.cpp: bounded connects in flight (ConnectGate), reconnects (ReconnectPlan).
+  void request_upstream(Entry& e, UpstreamJob job);
+  void start_upstream(Entry& e, UpstreamJob job);
+  void upstream_connect_over(std::uint64_t id);
+  void start_queued_connects();
+  void track_upstream(std::uint64_t id, const UpstreamEvent& event, bool was_queued, TimePoint now);
+  void count_connect_refusal(std::uint64_t id, bool was_queued);
+  void release_reconnects();
+  void run_reconnects();
+  void arm_reconnect_timer();
   void park(std::unique_ptr<Entry> entry, TimePoint now);
   void expire_parked(TimePoint now);
   void arm_parked_timer();
@@ -240,6 +267,10 @@ class Runtime {
   DeadlineQueue deadlines_;
   UpstreamPool pool_;
   std::string wake_topic_;
+  ConnectGate gate_;
+  ReconnectPlan reconnects_;
+  std::unordered_map<std::uint64_t, UpstreamJob> queued_jobs_;  // waiting in gate_
+  UvTimer reconnect_timer_;
 
   std::unique_ptr<Upstream> gateway_client_;
   bool broker_up_ = false;

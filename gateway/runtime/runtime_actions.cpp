@@ -55,27 +55,10 @@ void Runtime::carry_out(Entry& e, Actions&& actions, TimePoint now) {
             },
             [&](act::ConnectUpstream& a) {
               if (!aggregator_ && refuse_without_credentials(e, a.client_id)) return;
-              if (!aggregator_) pool_.connect_started(e.id);
-              if (e.upstream) {
-                e.upstream->restart(a.clean_session, a.keep_alive_s, a.will);
-                return;
-              }
-              auto opened = open_upstream(e, a);
-              if (!opened) {
-                util::log_limited("upstream connect failed", spdlog::level::warn,
-                                  "session {}: upstream client refused: {}", describe(e),
-                                  opened.error());
-                mailbox_.post(
-                    MailboxEvent{e.id, UpstreamEvent{ev::UpstreamConnectFailed{opened.error()}}});
-                return;
-              }
-              e.upstream = std::move(opened).value();
-              e.upstream->connect(a.clean_session, a.keep_alive_s, a.will);
+              request_upstream(e, std::move(a));  // runtime_connects.cpp
             },
             [&](act::ReconnectUpstream& a) {
-              if (!e.upstream) return;
-              if (!aggregator_) pool_.connect_started(e.id);
-              e.upstream->reconnect(a.will);
+              if (e.upstream) request_upstream(e, std::move(a));
             },
             [&](act::PublishUpstream& a) {
               if (e.session.state() == SessionState::Lost &&
@@ -107,7 +90,7 @@ void Runtime::carry_out(Entry& e, Actions&& actions, TimePoint now) {
                 mailbox_.post(MailboxEvent{e.id, UpstreamEvent{ev::UpstreamUnsubscribed{a.token}}});
             },
             [&](act::DisconnectUpstream&) {
-              pool_.connect_finished(e.id);
+              upstream_connect_over(e.id);
               if (e.upstream) pool_.retire(e.id, std::move(e.upstream));
             },
             [&](act::EndSession& a) {
@@ -179,7 +162,8 @@ void Runtime::end_session(Entry& e, bool lost) {
                     lost ? "lost" : "disconnected");
   table_.unbind(e);
   table_.forget_client_id(e);
-  pool_.connect_finished(e.id);
+  upstream_connect_over(e.id);
+  reconnects_.forget(e.id);
   // A lost session has published its will itself (Session), so this is a clean disconnect too.
   // A parked one keeps no upstream client either: its upstream session was CleanSession=false,
   // so the broker keeps its subscriptions until it resumes and connects again.

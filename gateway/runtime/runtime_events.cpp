@@ -13,12 +13,6 @@
 
 namespace gw {
 
-namespace {
-
-constexpr auto kGatewayClientRetry = std::chrono::milliseconds(2000);
-
-}  // namespace
-
 // ---------------------------------------------------------------- deadlines
 
 void Runtime::reschedule(Entry& e) {
@@ -45,7 +39,11 @@ void Runtime::run_deadlines(TimePoint now) {
     Entry* e = table_.find(d->session_id);
     if (e == nullptr || e->scheduled != d->when) continue;  // stale
     e->scheduled.reset();
+    const auto id = e->id;
+    const bool awaiting = e->session.awaiting_upstream();
+    const bool queued = !aggregator_ && !gate_.in_flight(id);
     carry_out(*e, e->session.on_timer(now), now);
+    if (awaiting) count_connect_refusal(id, queued);
   }
   deadlines_.rearm(stopping_);
 }
@@ -133,10 +131,10 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
     util::log_limited("session event", spdlog::level::debug, "session {}: upstream connected",
                       describe(*e));
   }
-  if (std::holds_alternative<ev::UpstreamConnected>(upstream_event) ||
-      std::holds_alternative<ev::UpstreamConnectFailed>(upstream_event))
-    pool_.connect_finished(e->id);
+  const auto id = e->id;
+  const bool awaiting = e->session.awaiting_upstream();
   carry_out(*e, e->session.on_upstream(upstream_event, now), now);
+  track_upstream(id, upstream_event, awaiting, now);  // runtime_connects.cpp
 }
 
 void Runtime::on_gateway_event(MailboxEvent&& event) {
@@ -166,17 +164,20 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
     // Every (re)connect: the gateway client's MQTT session is clean.
     gateway_client_->subscribe(0, wake_topic_, 0);
     advertise();
+    release_reconnects();
   } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&e)) {
     // Warn once per outage; the retries every few seconds are debug noise.
     spdlog::log(broker_up_ || !broker_down_logged_ ? spdlog::level::warn : spdlog::level::debug,
                 "broker {} unreachable: {}; retrying", options_.upstream.uri, f->reason);
     broker_down_logged_ = true;
     broker_up_ = false;
-    gateway_retry_timer_.start(static_cast<std::uint64_t>(kGatewayClientRetry.count()));
+    // The probe: until the broker answers, one connect attempt every reconnect_min.
+    gateway_retry_timer_.start(static_cast<std::uint64_t>(options_.upstream.reconnect_min.count()));
   } else if (const auto* l = std::get_if<ev::UpstreamLost>(&e)) {
     ++counters_.broker_losses;
     broker_up_ = false;
     spdlog::warn("broker {} connection lost: {}", options_.upstream.uri, l->reason);
+    gateway_retry_timer_.start(static_cast<std::uint64_t>(options_.upstream.reconnect_min.count()));
   }
   // Aggregating mode: the sensors' traffic on the shared link (tokens 0 are the runtime's own).
   if (aggregator_) aggregator_->on_link_event(e);

@@ -233,10 +233,12 @@ void read_broker(Reader& r, const toml::table& t, Config& c) {
       t, "broker",
       {"uri", "mode", "connect_timeout_ms", "username", "password", "password_file",
        "username_template", "client_id_prefix", "mqtt_version", "keep_alive_s", "reconnect_min_ms",
-       "reconnect_max_ms", "tls", "max_queued_publishes", "client_id", "persistent_link"});
+       "reconnect_max_ms", "max_connects_in_flight", "tls", "max_queued_publishes", "client_id",
+       "persistent_link"});
   r.string(t, "broker", "uri", c.broker.uri);
   r.string(t, "broker", "mode", c.broker.mode);
   r.integer(t, "broker", "connect_timeout_ms", c.broker.connect_timeout_ms, 100, 600000);
+  r.integer(t, "broker", "max_connects_in_flight", c.broker.max_connects_in_flight, 0, 1000000);
   auto& b = c.broker;
   r.string(t, "broker", "username", b.username);
   if (t.get("password") != nullptr) {

@@ -37,7 +37,12 @@ struct BrokerTlsSection {
 struct BrokerSection {
   std::string uri = "tcp://127.0.0.1:1883";
   std::string mode = "transparent";  // one upstream MQTT session per sensor
-  std::uint32_t connect_timeout_ms = 5000;
+  // A sensor's CONNECT is answered CONNACK 0x01 when its upstream is not connected this long
+  // after it (waiting for a connect slot included); also Paho's connect timeout.
+  std::uint32_t connect_timeout_ms = 4000;
+  // Sensors' upstream connects under way at once (transparent mode); the rest wait in FIFO
+  // order. 0: no limit.
+  std::uint32_t max_connects_in_flight = 256;
   std::string username;
   std::optional<std::string> password;  // inline, or read from password_file at load
   std::string password_file;
@@ -51,7 +56,9 @@ struct BrokerSection {
   // mode, whether its broker session is kept across reconnects and restarts (CleanSession=false).
   std::string client_id;
   bool persistent_link = true;
-  std::uint32_t reconnect_min_ms = 1000;  // Paho automatic reconnect back-off
+  // The broker probe's interval while it is unreachable, and the back-off (doubling from min to
+  // max) of a sensor's upstream that the broker drops while it is up.
+  std::uint32_t reconnect_min_ms = 250;
   std::uint32_t reconnect_max_ms = 30000;
   BrokerTlsSection tls;
 };

@@ -133,6 +133,9 @@ std::string StatusPublisher::status_json() const {
          ", \"credentials\": " + num(c.refused_credentials) +
          ", \"identity\": " + num(c.refused_identity) +
          ", \"client_id_invalid\": " + num(c.refused_client_id_invalid) +
+         ", \"connect_queue_timeout\": " + num(c.connack_queue_timeout) +
+         ", \"connect_timeout\": " + num(c.connack_connect_timeout) +
+         ", \"upstream_failed\": " + num(c.connack_upstream_failed) +
          "}, \"buffered\": {\"messages\": " + num(b.messages()) + ", \"bytes\": " + num(b.bytes()) +
          "}, \"malformed\": " + num(c.malformed) +
          ", \"sessions_created\": " + num(c.sessions_created) +

@@ -149,7 +149,7 @@ void UpstreamClient::make_client() {
     post(ev::UpstreamLost{cause.empty() ? "connection lost" : cause});
   });
   // MQTT 5: the broker says why it closed the connection. Session taken over: the sensor is
-  // connected through another gateway now; a sensor session's automatic reconnect would take the
+  // connected through another gateway now; reconnecting a sensor session would take the
   // ClientId back from it, so the session is told and ends instead.
   client_->set_disconnected_handler([this](const mqtt::properties&, mqtt::ReasonCode reason) {
     if (reason != mqtt::ReasonCode::SESSION_TAKEN_OVER || session_id_ == 0) return;
@@ -192,8 +192,6 @@ void UpstreamClient::start_connect() {
   mqtt::connect_options opts;
   opts.set_keep_alive_interval(static_cast<int>(keep_alive_s_));
   opts.set_connect_timeout(connect_timeout_s(options_.connect_timeout));
-  opts.set_automatic_reconnect(static_cast<int>(options_.reconnect_min.count()),
-                               static_cast<int>(options_.reconnect_max.count()));
   apply_security(opts, options_.security, client_id_, session_id_ == 0, clean_session_);
   if (will_) {
     mqtt::will_options w(will_->topic, will_->payload.data(), will_->payload.size(), will_->qos,
@@ -205,6 +203,11 @@ void UpstreamClient::start_connect() {
   } catch (const std::exception& e) {
     post(ev::UpstreamConnectFailed{e.what()});
   }
+}
+
+void UpstreamClient::retry() {
+  // The same Paho client: what it still holds for this session (QoS 1/2 in flight) goes on.
+  if (!disconnecting_) start_connect();
 }
 
 void UpstreamClient::reconnect(const std::optional<Will>& will) {

@@ -24,10 +24,14 @@ namespace gw {
 
 struct UpstreamOptions {
   std::string uri = "tcp://127.0.0.1:1883";
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::seconds reconnect_min{1};
-  std::chrono::seconds reconnect_max{30};
-  UpstreamSecurity security;  // credentials, TLS, MQTT version, ClientId prefix
+  std::chrono::milliseconds connect_timeout{4000};
+  // No Paho automatic reconnect: the runtime reconnects (docs/design.md "Connect storms and
+  // broker outages"): the gateway client probes every reconnect_min while the broker is down; a
+  // sensor's upstream dropped while the broker is up backs off from reconnect_min to _max.
+  std::chrono::milliseconds reconnect_min{250};
+  std::chrono::milliseconds reconnect_max{30000};
+  std::size_t max_connects_in_flight = 256;  // sensors' connects under way at once; 0: no limit
+  UpstreamSecurity security;                 // credentials, TLS, MQTT version, ClientId prefix
 };
 
 // A sensor session's upstream MQTT session as the runtime drives it. Transparent mode: an
@@ -38,7 +42,7 @@ class Upstream {
  public:
   virtual ~Upstream() = default;
   // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
-  // UpstreamLost and, once the connection is back, UpstreamConnected again.
+  // UpstreamLost; the runtime then calls retry().
   virtual void connect(bool clean_session, std::uint16_t keep_alive_s,
                        const std::optional<Will>& will) = 0;
   // The will changed (MQTT sets it only at connect); posts UpstreamConnected when done.
@@ -57,6 +61,9 @@ class Upstream {
   // may be destroyed.
   virtual bool after_closed() = 0;
   virtual bool connected() const noexcept = 0;
+  // After UpstreamLost or UpstreamConnectFailed: connect again with the same parameters; posts
+  // UpstreamConnected or UpstreamConnectFailed. (The aggregator's handles never need it.)
+  virtual void retry() {}
 };
 
 class UpstreamClient final : public Upstream {
@@ -73,7 +80,7 @@ class UpstreamClient final : public Upstream {
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
   // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
-  // UpstreamLost and, once Paho's automatic reconnect succeeds, UpstreamConnected again.
+  // UpstreamLost; retry() connects again.
   void connect(bool clean_session, std::uint16_t keep_alive_s,
                const std::optional<Will>& will) override;
   // MQTT sets the will only at connect: disconnect cleanly, then connect again with `will`
@@ -94,6 +101,7 @@ class UpstreamClient final : public Upstream {
   bool after_closed() override;
 
   bool connected() const noexcept override;
+  void retry() override;
   std::uint64_t session_id() const noexcept { return session_id_; }
   const std::string& client_id() const noexcept { return client_id_; }
 

@@ -24,10 +24,6 @@ std::string hex(int v) {
   static constexpr char digits[] = "0123456789abcdef";
   return {digits[(v >> 4) & 0xf], digits[v & 0xf]};
 }
-std::chrono::seconds ms_to_s(std::uint32_t ms) {
-  // Paho's automatic reconnect counts whole seconds.
-  return std::chrono::seconds(std::max<std::uint32_t>(1, (ms + 999) / 1000));
-}
 }  // namespace
 
 bool uri_wants_tls(const std::string& uri) {
@@ -49,8 +45,9 @@ void apply_broker_config(const BrokerSection& b, UpstreamOptions& out) {
   s.tls = b.tls.enabled || uri_wants_tls(b.uri);
   out.uri = upstream_uri(b.uri, s.tls);
   out.connect_timeout = std::chrono::milliseconds(b.connect_timeout_ms);
-  out.reconnect_min = ms_to_s(b.reconnect_min_ms);
-  out.reconnect_max = std::max(out.reconnect_min, ms_to_s(b.reconnect_max_ms));
+  out.reconnect_min = std::chrono::milliseconds(b.reconnect_min_ms);
+  out.reconnect_max = std::max(out.reconnect_min, std::chrono::milliseconds(b.reconnect_max_ms));
+  out.max_connects_in_flight = b.max_connects_in_flight;
   s.username = b.username;
   s.password = b.password;
   s.username_template = b.username_template;

@@ -10,6 +10,12 @@
 #include "processes.hpp"
 #include "scenarios.hpp"
 
+namespace bench {
+// storm.cpp: the connect storm with spec retries (its own table).
+Table storm_retry_table();
+std::string run_storm_retry(Rig& rig, const Options& opt, Table& table);
+}  // namespace bench
+
 #ifndef BENCH_DEFAULT_GATEWAY
 #define BENCH_DEFAULT_GATEWAY "mqttsn-gateway"
 #endif
@@ -21,8 +27,10 @@ int main(int argc, char** argv) {
   CLI::App app{"Benchmark of the MQTT-SN gateway against a real mosquitto, over loopback"};
   app.add_flag("--quick", opt.quick, "small N and short steps (under a minute)");
   app.add_flag("--json", opt.json, "print JSON instead of tables");
-  app.add_option("--only", opt.only, "run only these scenarios: uplink, downlink, storm")
-      ->check(CLI::IsMember({"uplink", "downlink", "storm"}))
+  app.add_option("--only", opt.only,
+                 "run only these scenarios: uplink, downlink, storm, storm_retry (the burst with "
+                 "spec retries)")
+      ->check(CLI::IsMember({"uplink", "downlink", "storm", "storm_retry"}))
       ->delimiter(',');
   app.add_option("--gateway", opt.gateway,
                  "gateway executable (default: $MQTTSN_GATEWAY or the build's)");
@@ -67,6 +75,10 @@ int main(int argc, char** argv) {
     }
   };
   run("storm", bench::run_storm);
+  auto storm_retry = bench::storm_retry_table();
+  run("storm_retry", [&](bench::Rig& r, const bench::Options& o, bench::Results&) {
+    return bench::run_storm_retry(r, o, storm_retry);
+  });
   run("uplink", bench::run_uplink);
   run("downlink", bench::run_downlink);
 
@@ -75,6 +87,7 @@ int main(int argc, char** argv) {
                   &results.memory}) {
     if (!t->rows.empty()) tables.push_back(*t);
   }
+  if (!storm_retry.rows.empty()) tables.push_back(storm_retry);
   tables.push_back(bench::targets_table(results));
   bench::Table run_info{"run", "Run", {"item", "value"}, {}};
   auto first_three = [](const std::string& loadavg) {

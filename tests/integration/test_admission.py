@@ -206,5 +206,7 @@ def test_refusals_counted_in_status(sensors, gateway, observer):
     outsider.send(sn.pingreq())
     st = status(observer, gateway, lambda st: st["drops"]["network_not_allowed"] == 2)
     assert st["refused"] == {"client_id": 1, "network": 1, "max_sessions": 0, "identity": 0,
-                             "credentials": 0, "client_id_invalid": 0}, st
+                             "credentials": 0, "client_id_invalid": 0,
+                             "connect_queue_timeout": 0, "connect_timeout": 0,
+                             "upstream_failed": 0}, st
     assert st["drops"]["rate_limited"] == 0

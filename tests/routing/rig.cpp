@@ -60,6 +60,29 @@ void FakeUpstream::post(gw::UpstreamEvent e) {
 
 void FakeUpstream::connect(bool, std::uint16_t, const std::optional<gw::Will>&) {
   broker_.calls.push_back("connect " + client_id_);
+  attempt();
+}
+
+void FakeUpstream::retry() {
+  broker_.calls.push_back("retry " + client_id_);
+  attempt();
+}
+
+void FakeUpstream::finish_connect(bool ok) {
+  REQUIRE(connecting_);
+  connecting_ = false;
+  connected_ = ok;
+  if (ok)
+    post(gw::ev::UpstreamConnected{false});
+  else
+    post(gw::ev::UpstreamConnectFailed{"refused (test)"});
+}
+
+void FakeUpstream::attempt() {
+  if (broker_.hold_connects && session_id_ != 0) {
+    connecting_ = true;
+    return;
+  }
   if (!broker_.reachable) {
     post(gw::ev::UpstreamConnectFailed{"broker unreachable (test)"});
     return;
@@ -151,6 +174,7 @@ Rig::Rig(Options o) {
   ro.gw_id = 7;
   ro.aggregating = o.aggregating;
   ro.max_parked_sessions = o.max_parked_sessions;
+  ro.upstream.max_connects_in_flight = o.max_connects_in_flight;
   ro.clock = [this] { return now; };
   ro.session.predefined = predefined;
   ro.shutdown_timeout = 1s;

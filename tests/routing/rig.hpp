@@ -35,7 +35,8 @@ class FakeUpstream;
 
 // The fake broker side, shared by every fake upstream of one rig.
 struct Broker {
-  bool reachable = true;  // connects succeed
+  bool reachable = true;       // connects succeed
+  bool hold_connects = false;  // connects stay under way until FakeUpstream::finish_connect()
   std::vector<Published> published;
   std::vector<std::string> calls;                  // "connect id", "subscribe id filter", ...
   std::map<std::uint64_t, FakeUpstream*> clients;  // live ones by session id
@@ -63,16 +64,22 @@ class FakeUpstream final : public gw::Upstream {
   void disconnect(std::chrono::milliseconds timeout) override;
   bool after_closed() override { return false; }
   bool connected() const noexcept override { return connected_; }
+  void retry() override;
 
   // The test plays the broker.
   void deliver(const std::string& topic, const std::string& payload, int qos = 0);
   void lose();
   void back(bool session_present);
+  // Ends a connect held by Broker::hold_connects (as the broker's CONNACK or a refusal would).
+  void finish_connect(bool ok);
+  bool connecting() const noexcept { return connecting_; }
   const std::string& client_id() const noexcept { return client_id_; }
 
  private:
   void post(gw::UpstreamEvent e);
+  void attempt();
   Broker& broker_;
+  bool connecting_ = false;
   std::string client_id_;
   std::uint64_t session_id_;
   gw::Mailbox& mailbox_;
@@ -100,7 +107,8 @@ transport::PeerAddress ble(std::uint8_t n);
 struct Options {
   bool aggregating = false;
   std::map<std::uint16_t, std::string> predefined;
-  std::size_t max_parked_sessions = 10000;  // protocol.max_parked_sessions
+  std::size_t max_parked_sessions = 10000;   // protocol.max_parked_sessions
+  std::size_t max_connects_in_flight = 256;  // broker.max_connects_in_flight
 };
 
 template <class T>

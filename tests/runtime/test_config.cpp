@@ -163,6 +163,15 @@ rssi_min = -80
     CHECK(has_error(gw::parse_config("[protocol]\nadvertise_interval_s = 70000\n"),
                     "protocol.advertise_interval_s: must be between"));
     CHECK(has_error(gw::parse_config("[ble]\nrssi_min = 50\n"), "ble.rssi_min: must be between"));
+    CHECK(has_error(gw::parse_config("[broker]\nmax_connects_in_flight = -1\n"),
+                    "broker.max_connects_in_flight: must be between"));
+    {
+      const auto r = gw::parse_config("[broker]\nmax_connects_in_flight = 16\n");
+      CHECK(r.ok());
+      CHECK(r.config.broker.max_connects_in_flight == 16);
+      CHECK(gw::parse_config("").config.broker.max_connects_in_flight == 256);
+      CHECK(gw::parse_config("").config.broker.connect_timeout_ms == 4000);
+    }
     CHECK(has_error(gw::parse_config("[ble.passkeys]\n\"AA\" = 1000000\n"), "ble.passkeys.AA"));
   }
 

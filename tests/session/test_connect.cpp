@@ -185,3 +185,34 @@ TEST_CASE("upstream reconnect without a broker session: subscriptions are sent a
   s.upstream(ev::UpstreamLost{"again"});
   EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{true}));
 }
+
+TEST_CASE("upstream not connected within connect_timeout: CONNACK congestion, session ends") {
+  auto cfg = Sensor::default_config();
+  cfg.connect_timeout = 4000ms;
+  Sensor s(cfg);
+  s.packet(connect("s1"));
+  REQUIRE(s.session.awaiting_upstream());
+  // A repeated CONNECT does not push the deadline back.
+  s.after(3000ms);
+  EXPECT_ACTIONS(s.packet(connect("s1")));
+  EXPECT_ACTIONS(s.after(999ms));
+  EXPECT_ACTIONS(s.after(1ms), send(mqttsn::ConnAck{ReturnCode::RejectedCongestion}),
+                 end_session(false));
+  CHECK(s.session.state() == SessionState::Disconnected);
+  CHECK_FALSE(s.session.awaiting_upstream());
+  // A late connect completion changes nothing: no CONNACK after the 0x01.
+  EXPECT_ACTIONS(s.upstream(ev::UpstreamConnected{false}));
+}
+
+TEST_CASE("connect_timeout does not apply once connected, nor when it is 0") {
+  auto cfg = Sensor::default_config();
+  cfg.connect_timeout = 4000ms;
+  Sensor s(cfg);
+  s.connect_plain("s1", 0);
+  EXPECT_ACTIONS(s.after(10000ms));
+  CHECK(s.session.state() == SessionState::Active);
+  Sensor t;  // default: 0
+  t.packet(connect("s2"));
+  EXPECT_ACTIONS(t.after(60000ms));
+  CHECK(t.session.awaiting_upstream());
+}
