@@ -89,17 +89,14 @@ void Runtime::stop(std::function<void()> done) {
 }
 
 void Runtime::maybe_finish_stop() {
-  // The last clients closed: give Paho a moment to leave its callbacks, then finish.
-  if (stopping_ && pool_.retiring_empty() && !gateway_client_) stop_timer_.start(100);
+  // The last clients closed (and are destroyed): finish on the next loop iteration.
+  if (stopping_ && pool_.retiring_empty() && !gateway_client_) stop_timer_.start(0);
 }
 
 void Runtime::finish_stop() {
   if (stopped_) return;
   stopped_ = true;
-  if (!pool_.retiring_empty() || gateway_client_)
-    spdlog::warn("stopping: {} upstream clients did not finish disconnecting in time",
-                 pool_.retiring_count() + (gateway_client_ ? 1u : 0u));
-  pool_.clear();
+  log_abandoned(pool_.clear(), gateway_client_ != nullptr, options_.shutdown_timeout);
   gateway_client_.reset();
   store_.reset();  // closes the database (checkpoints its WAL)
   mailbox_.close();

@@ -93,13 +93,16 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
     on_gateway_event(std::move(event));
     return;
   }
-  if (std::holds_alternative<UpstreamClosed>(event.what)) {
-    if (pool_.closed(event.session_id)) {
+  if (const auto* closed = std::get_if<UpstreamClosed>(&event.what)) {
+    if (pool_.closed(event.session_id, closed->client)) {
       maybe_finish_stop();
       return;
     }
-    if (Entry* e = table_.find(event.session_id); e != nullptr && e->upstream) {
-      if (!e->upstream->after_closed()) pool_.bury(std::move(e->upstream));
+    // The session's own client (a reconnect): destroyed now unless it reconnects.
+    if (Entry* e = table_.find(event.session_id);
+        e != nullptr && e->upstream &&
+        (closed->client == 0 || closed->client == e->upstream->serial())) {
+      if (!e->upstream->after_closed()) e->upstream.reset();
     }
     return;
   }
@@ -135,7 +138,7 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
 void Runtime::on_gateway_event(MailboxEvent&& event) {
   if (std::holds_alternative<UpstreamClosed>(event.what)) {
     if (stopping_ && gateway_client_) {
-      pool_.bury(std::move(gateway_client_));
+      gateway_client_.reset();  // its disconnect completed: its last callback
       maybe_finish_stop();
     }
     return;

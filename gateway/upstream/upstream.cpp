@@ -2,11 +2,14 @@
 
 #include <mqtt/async_client.h>
 
+#include <atomic>
 #include <utility>
 
 namespace gw {
 
 namespace {
+std::atomic<std::uint64_t> next_serial{1};
+std::atomic<std::size_t> live_paho_clients{0};
 void* to_context(std::uint32_t token) {
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(token));
 }
@@ -103,6 +106,12 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
   UpstreamClient& owner_;
 };
 
+Upstream::Upstream() noexcept : serial_(next_serial.fetch_add(1, std::memory_order_relaxed)) {}
+
+std::size_t UpstreamClient::paho_clients() noexcept {
+  return live_paho_clients.load();
+}
+
 Result<std::unique_ptr<Upstream>> UpstreamClient::create(const UpstreamOptions& options,
                                                          const std::string& client_id,
                                                          std::uint64_t session_id,
@@ -132,6 +141,7 @@ void UpstreamClient::make_client() {
   client_ = std::make_unique<mqtt::async_client>(
       options_.uri, upstream_client_id(options_.security, client_id_, session_id_ == 0),
       upstream_create_options(options_.security), static_cast<mqtt::iclient_persistence*>(nullptr));
+  ++live_paho_clients;
   client_->set_message_callback([this](mqtt::const_message_ptr m) {
     if (!m) return;
     const auto& payload = m->get_payload();
@@ -164,9 +174,15 @@ void UpstreamClient::make_client() {
 }
 
 UpstreamClient::~UpstreamClient() {
-  // Destroying the Paho clients stops their callbacks; the listeners are destroyed after them.
-  client_.reset();
-  previous_.reset();
+  // Destroying the Paho client waits for a callback still running and stops them all; the
+  // listeners and this object, which they use, are destroyed after it.
+  destroy(std::move(client_));
+}
+
+void UpstreamClient::destroy(std::unique_ptr<mqtt::async_client> client) noexcept {
+  if (!client) return;
+  client.reset();  // MQTTAsync_destroy: waits for Paho's mutex (see the class comment)
+  --live_paho_clients;
 }
 
 void UpstreamClient::post(UpstreamEvent event) {
@@ -174,7 +190,7 @@ void UpstreamClient::post(UpstreamEvent event) {
 }
 
 void UpstreamClient::post_closed() {
-  mailbox_.post(MailboxEvent{session_id_, UpstreamClosed{}});
+  mailbox_.post(MailboxEvent{session_id_, UpstreamClosed{serial()}});
 }
 
 void UpstreamClient::connect(bool clean_session, std::uint16_t keep_alive_s,
@@ -224,15 +240,16 @@ bool UpstreamClient::after_closed() {
   if (!reconnect_pending_) return false;
   reconnect_pending_ = false;
   // A fresh Paho client: reusing one right after its disconnect completes makes the next
-  // connect fail. The old one is kept until the next reconnect, well after its last callback.
-  previous_ = std::move(client_);
+  // connect fail. The closed one goes now: its disconnect completion was its last callback.
+  auto closed = std::move(client_);
   try {
     make_client();
   } catch (const std::exception& e) {
-    client_ = std::move(previous_);
+    client_ = std::move(closed);
     post(ev::UpstreamConnectFailed{e.what()});
     return true;
   }
+  destroy(std::move(closed));
   start_connect();
   return true;
 }

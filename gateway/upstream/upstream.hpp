@@ -36,7 +36,12 @@ struct UpstreamOptions {
 // never as calls into the session.
 class Upstream {
  public:
+  Upstream() noexcept;
   virtual ~Upstream() = default;
+  Upstream(const Upstream&) = delete;
+  Upstream& operator=(const Upstream&) = delete;
+  // Names this client in its UpstreamClosed event: unique in the process, never 0.
+  std::uint64_t serial() const noexcept { return serial_; }
   // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
   // UpstreamLost and, once the connection is back, UpstreamConnected again.
   virtual void connect(bool clean_session, std::uint16_t keep_alive_s,
@@ -54,11 +59,21 @@ class Upstream {
   // Clean end (no will); posts UpstreamClosed when done (also when not connected).
   virtual void disconnect(std::chrono::milliseconds timeout) = 0;
   // The runtime got UpstreamClosed for it. Returns true if it reconnects (keep it), false if it
-  // may be destroyed.
+  // may be destroyed (at once: see UpstreamClient).
   virtual bool after_closed() = 0;
   virtual bool connected() const noexcept = 0;
+
+ private:
+  std::uint64_t serial_;
 };
 
+// Lifetime: a Paho client may be destroyed on the loop thread at any time, also while one of its
+// callbacks still runs on a Paho thread: Paho C calls every callback with its global mutex held and
+// MQTTAsync_destroy takes that mutex, so the destructor waits until the callback and what Paho C++
+// does after it (token::on_success -> async_client::remove_token) have returned. Operations still
+// open then (a QoS 1/2 publish of a persistent session) fail inside the destructor, on the loop
+// thread. So a client is destroyed as soon as the event of its last operation (UpstreamClosed:
+// disconnect completed) is handled, never on a timer (docs/design.md).
 class UpstreamClient final : public Upstream {
  public:
   // An error if Paho refuses the URI or ClientId.
@@ -96,6 +111,8 @@ class UpstreamClient final : public Upstream {
   bool connected() const noexcept override;
   std::uint64_t session_id() const noexcept { return session_id_; }
   const std::string& client_id() const noexcept { return client_id_; }
+  // Paho clients made by UpstreamClient and not destroyed yet, in the whole process.
+  static std::size_t paho_clients() noexcept;
 
  private:
   class Listener;
@@ -103,6 +120,7 @@ class UpstreamClient final : public Upstream {
   void post_closed();
   void start_connect();
   void make_client();
+  static void destroy(std::unique_ptr<mqtt::async_client> client) noexcept;
 
   UpstreamOptions options_;
   std::string client_id_;
@@ -122,7 +140,6 @@ class UpstreamClient final : public Upstream {
   std::unique_ptr<Listener> action_listener_;
   std::unique_ptr<Listener> disconnect_listener_;
   std::unique_ptr<mqtt::async_client> client_;
-  std::unique_ptr<mqtt::async_client> previous_;  // replaced by a reconnect, destroyed later
 };
 
 // Makes the upstream clients that have a connection of their own: the shared gateway client
