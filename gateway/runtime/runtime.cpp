@@ -35,8 +35,6 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options,
   if (!options_.session.limit_counters)
     options_.session.limit_counters = std::make_shared<LimitCounters>();
   set_admission(std::move(options_.admission));
-  // Not under '$': brokers refuse PUBLISH to $-topics from clients.
-  wake_topic_ = "mqttsn-gw/" + options_.gateway_client_id + "/wake";
 }
 
 Runtime::~Runtime() = default;
@@ -54,6 +52,7 @@ std::string Runtime::start() {
         std::make_unique<Aggregator>(mailbox_, gateway_client_, options_.parked_session_expiry,
                                      options_.max_parked_sessions, now_);
   connect_gateway_client();
+  start_waker();
   if (Status s = open_store(); !s) return s.error();
   const auto period =
       static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());
@@ -110,6 +109,7 @@ void Runtime::finish_stop() {
   CloseGroup::close(group, stop_timer_);
   CloseGroup::close(group, parked_timer_);
   pool_.close(group);
+  if (waker_) waker_->close(group);
 }
 
 }  // namespace gw

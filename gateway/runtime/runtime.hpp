@@ -25,6 +25,7 @@
 #include "gateway/core/session.hpp"
 #include "gateway/core/session_types.hpp"
 #include "gateway/runtime/deadline_queue.hpp"
+#include "gateway/runtime/paho_waker.hpp"
 #include "gateway/runtime/sensor_address.hpp"
 #include "gateway/runtime/session_table.hpp"
 #include "gateway/runtime/upstream_pool.hpp"
@@ -192,6 +193,7 @@ class Runtime {
   // Per-sensor certificates configured but unusable for this ClientId: counts, posts a permanent
   // UpstreamConnectFailed and returns true (no Paho client is made).
   bool refuse_without_credentials(const Entry& e, const std::string& client_id);
+  void start_waker();
   void wake_upstream();
   void park(std::unique_ptr<Entry> entry, TimePoint now);
   void expire_parked(TimePoint now);
@@ -225,7 +227,7 @@ class Runtime {
   SessionTable table_;
   DeadlineQueue deadlines_;
   UpstreamPool pool_;
-  std::string wake_topic_;
+  std::unique_ptr<PahoWaker> waker_;  // transparent mode: see start_waker()
 
   std::unique_ptr<Upstream> gateway_client_;
   bool broker_up_ = false;

@@ -155,8 +155,6 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
     broker_down_logged_ = false;
     spdlog::info("broker {} reachable (gateway client {})", options_.upstream.uri,
                  options_.gateway_client_id);
-    // Every (re)connect: the gateway client's MQTT session is clean.
-    gateway_client_->subscribe(0, wake_topic_, 0);
     advertise();
   } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&e)) {
     // Warn once per outage; the retries every few seconds are debug noise.
@@ -188,10 +186,18 @@ void Runtime::connect_gateway_client() {
   gateway_client_->connect(true, 60, options_.gateway_will);
 }
 
+// Transparent mode with Paho clients: the waker of Paho's receive thread for sensors' connects.
+void Runtime::start_waker() {
+  if (options_.aggregating || !upstreams_->paho()) return;
+  waker_ = std::make_unique<PahoWaker>(loop_);
+  if (Status s = waker_->start(); !s)
+    spdlog::warn("upstream connect wake-up unavailable ({}): connects take up to 2 s longer",
+                 s.error());
+}
+
 // While upstream CONNECTs are under way (UpstreamPool::connect_started()).
 void Runtime::wake_upstream() {
-  if (gateway_client_ && broker_up_)
-    gateway_client_->publish(0, wake_topic_, mqttsn::Bytes{}, 0, false);
+  if (waker_) waker_->wake();
 }
 
 }  // namespace gw

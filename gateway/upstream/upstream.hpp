@@ -150,6 +150,8 @@ class UpstreamFactory {
   virtual ~UpstreamFactory() = default;
   virtual Result<std::unique_ptr<Upstream>> create(const std::string& client_id,
                                                    std::uint64_t session_id, Mailbox& mailbox) = 0;
+  // Its clients are Paho's: the runtime wakes Paho's receive thread for their connects.
+  virtual bool paho() const noexcept { return false; }
 };
 
 class PahoUpstreamFactory final : public UpstreamFactory {
@@ -159,6 +161,7 @@ class PahoUpstreamFactory final : public UpstreamFactory {
                                            Mailbox& mailbox) override {
     return UpstreamClient::create(options_, client_id, session_id, mailbox);
   }
+  bool paho() const noexcept override { return true; }
 
  private:
   UpstreamOptions options_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "broker.hpp"
+#include "gateway/runtime/paho_waker.hpp"
 #include "gateway/runtime/upstream_pool.hpp"
 #include "gateway/upstream/mailbox.hpp"
 #include "gateway/upstream/upstream.hpp"
@@ -157,8 +158,14 @@ TEST_CASE("a will change reconnects on a fresh Paho client and destroys the clos
       ++connects;
     }
   };
+  // The gateway's wake-up while connects are under way (else each cycle waits ~1 s in Paho).
+  gw::PahoWaker waker(&loop.loop);
+  REQUIRE(waker.start());
+  gw::UvTimer wake(&loop.loop, [&] { waker.wake(); });
+  wake.start(0, 1);
+  REQUIRE(loop.run_until([&] { return waker.ready(); }));
   client->connect(true, 30, gw::Will{"lifetime/will", {'0'}, 0, false});
-  constexpr std::size_t kCycles = 8;
+  constexpr std::size_t kCycles = 25;
   for (std::size_t i = 1; i <= kCycles; ++i) {
     REQUIRE(loop.run_until([&] { return connects == i; }));
     CHECK(client->connected());
@@ -169,6 +176,9 @@ TEST_CASE("a will change reconnects on a fresh Paho client and destroys the clos
   CHECK(most_alive == 1);  // never the closed client next to its successor
   client.reset();
   CHECK(gw::UpstreamClient::paho_clients() == before);
+  auto group = gw::CloseGroup::make({});
+  gw::CloseGroup::close(group, wake);
+  waker.close(group);
 }
 
 TEST_CASE("clients retired while their connect is still under way are destroyed on close") {
