@@ -3,6 +3,7 @@
 #include <mqtt/async_client.h>
 
 #include <atomic>
+#include <mutex>
 #include <utility>
 
 namespace gw {
@@ -47,6 +48,8 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
           present = tok.get_connect_response().is_session_present();
         } catch (...) {
         }
+        // A disconnect asked for meanwhile goes out now; the next connection reports.
+        if (owner_.connect_ended(tok, true)) break;
         if (!owner_.up_.exchange(true)) owner_.post(ev::UpstreamConnected{present});
         break;
       }
@@ -80,6 +83,7 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
     const std::uint32_t token = from_context(tok.get_user_context());
     switch (tok.get_type()) {
       case mqtt::token::Type::CONNECT:
+        if (owner_.connect_ended(tok, false)) break;
         owner_.post(ev::UpstreamConnectFailed{
             describe_connect_failure(owner_.options_.security, tok.get_return_code(),
                                      static_cast<int>(tok.get_reason_code()))});
@@ -215,9 +219,15 @@ void UpstreamClient::start_connect() {
                          will_->retain);
     opts.set_will(std::move(w));
   }
+  {
+    std::lock_guard lock(close_mutex_);
+    connecting_ = true;
+  }
   try {
     client_->connect(opts, nullptr, *connect_listener_);
   } catch (const std::exception& e) {
+    std::lock_guard lock(close_mutex_);
+    connecting_ = false;
     post(ev::UpstreamConnectFailed{e.what()});
   }
 }
@@ -283,13 +293,40 @@ void UpstreamClient::unsubscribe(std::uint32_t token, const std::string& filter)
 void UpstreamClient::disconnect(std::chrono::milliseconds timeout) {
   if (disconnecting_) return;
   disconnecting_ = true;
-  try {
-    if (!client_->is_connected()) {
-      // Also stops a pending automatic reconnect.
-      client_->disconnect(0, nullptr, *disconnect_listener_);
+  {
+    // A CONNECT under way is an operation Paho has not reported the end of: closing the client
+    // now could leave the broker with a connection dropped without DISCONNECT (it would publish
+    // the will). The connect listener disconnects when it ends (connect_ended()).
+    std::lock_guard lock(close_mutex_);
+    if (connecting_) {
+      close_after_connect_ = timeout;
       return;
     }
-    client_->disconnect(static_cast<int>(timeout.count()), nullptr, *disconnect_listener_);
+  }
+  disconnect_now(*client_, client_->is_connected(), timeout);
+}
+
+bool UpstreamClient::connect_ended(const mqtt::token& tok, bool connected) {
+  std::optional<std::chrono::milliseconds> close;
+  {
+    std::lock_guard lock(close_mutex_);
+    connecting_ = false;
+    close = std::exchange(close_after_connect_, std::nullopt);
+  }
+  if (close && tok.get_client() != nullptr) disconnect_now(*tok.get_client(), connected, *close);
+  return close.has_value();
+}
+
+// `connected` comes from the caller: Paho's is_connected() takes the mutex a callback holds.
+void UpstreamClient::disconnect_now(mqtt::iasync_client& client, bool connected,
+                                    std::chrono::milliseconds timeout) {
+  try {
+    if (!connected) {
+      // Also stops a pending automatic reconnect.
+      client.disconnect(0, nullptr, *disconnect_listener_);
+      return;
+    }
+    client.disconnect(static_cast<int>(timeout.count()), nullptr, *disconnect_listener_);
   } catch (const std::exception&) {
     post_closed();
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,7 +19,9 @@
 
 namespace mqtt {
 class async_client;
-}
+class iasync_client;
+class token;
+}  // namespace mqtt
 
 namespace gw {
 
@@ -121,6 +124,11 @@ class UpstreamClient final : public Upstream {
   void start_connect();
   void make_client();
   static void destroy(std::unique_ptr<mqtt::async_client> client) noexcept;
+  // Paho thread, the connect listener: the CONNECT ended; true if a disconnect was waiting for
+  // it (now sent; the outcome is not reported).
+  bool connect_ended(const mqtt::token& tok, bool connected);
+  void disconnect_now(mqtt::iasync_client& client, bool connected,
+                      std::chrono::milliseconds timeout);
 
   UpstreamOptions options_;
   std::string client_id_;
@@ -135,6 +143,10 @@ class UpstreamClient final : public Upstream {
   std::atomic<bool> lost_{false};
   // Whether UpstreamConnected was posted for the current connection.
   std::atomic<bool> up_{false};
+  // Between the loop (disconnect()) and the connect listener (connect_ended()).
+  std::mutex close_mutex_;
+  bool connecting_ = false;                                       // a CONNECT is under way
+  std::optional<std::chrono::milliseconds> close_after_connect_;  // disconnect when it ends
   // Declared before the client: Paho holds references to them until the client is destroyed.
   std::unique_ptr<Listener> connect_listener_;
   std::unique_ptr<Listener> action_listener_;
