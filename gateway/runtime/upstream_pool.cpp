@@ -38,11 +38,10 @@ bool UpstreamPool::closed(std::uint64_t session_id, std::uint64_t serial) {
   return true;
 }
 
-// Paho C's receive thread waits in select() on the sockets it had when it started waiting, with
-// a 1 s timeout: a new client's socket is only watched after that wait ends, so its CONNECT and
-// CONNACK take 1-2 s when the gateway is otherwise idle. While any upstream CONNECT is under way,
-// the shared client publishes a tiny QoS 0 message to a topic it subscribes to itself; the echo
-// arrives on an already watched socket and ends the wait at once.
+// Paho C's receive thread polls the sockets it had when its wait began, for up to 1 s: a new
+// client's socket is only taken up after that wait ends, so its CONNECT and CONNACK take 1-2 s
+// when the gateway is otherwise idle. While any upstream CONNECT is under way, `wake` ends that
+// wait every millisecond (PahoWaker: a loopback connection, no broker traffic).
 void UpstreamPool::connect_started(std::uint64_t session_id) {
   connecting_.insert_or_assign(session_id, now_());
   if (!wake_timer_.active() && !stopping_) wake_timer_.start(0, kWakePeriodMs);
