@@ -41,8 +41,6 @@ Runtime::Runtime(uv_loop_t* loop, RuntimeOptions options,
   if (!options_.session.limit_counters)
     options_.session.limit_counters = std::make_shared<LimitCounters>();
   set_admission(std::move(options_.admission));
-  // Not under '$': brokers refuse PUBLISH to $-topics from clients.
-  wake_topic_ = "mqttsn-gw/" + options_.gateway_client_id + "/wake";
 }
 
 Runtime::~Runtime() = default;
@@ -65,6 +63,7 @@ std::string Runtime::start() {
           hold_for_parked(client_id, m);
         });
   connect_gateway_client();
+  start_waker();
   if (Status s = open_store(); !s) return s.error();
   const auto period =
       static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());
@@ -103,17 +102,14 @@ void Runtime::stop(std::function<void()> done) {
 }
 
 void Runtime::maybe_finish_stop() {
-  // The last clients closed: give Paho a moment to leave its callbacks, then finish.
-  if (stopping_ && pool_.retiring_empty() && !gateway_client_) stop_timer_.start(100);
+  // The last clients closed (and are destroyed): finish on the next loop iteration.
+  if (stopping_ && pool_.retiring_empty() && !gateway_client_) stop_timer_.start(0);
 }
 
 void Runtime::finish_stop() {
   if (stopped_) return;
   stopped_ = true;
-  if (!pool_.retiring_empty() || gateway_client_)
-    spdlog::warn("stopping: {} upstream clients did not finish disconnecting in time",
-                 pool_.retiring_count() + (gateway_client_ ? 1u : 0u));
-  pool_.clear();
+  log_abandoned(pool_.clear(), gateway_client_ != nullptr, options_.shutdown_timeout);
   gateway_client_.reset();
   store_.reset();  // closes the database (checkpoints its WAL)
   mailbox_.close();
@@ -128,6 +124,7 @@ void Runtime::finish_stop() {
   CloseGroup::close(group, parked_timer_);
   CloseGroup::close(group, reconnect_timer_);
   pool_.close(group);
+  if (waker_) waker_->close(group);
 }
 
 }  // namespace gw

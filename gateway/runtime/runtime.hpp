@@ -29,6 +29,7 @@
 #include "gateway/core/session.hpp"
 #include "gateway/core/session_types.hpp"
 #include "gateway/runtime/deadline_queue.hpp"
+#include "gateway/runtime/paho_waker.hpp"
 #include "gateway/runtime/sensor_address.hpp"
 #include "gateway/runtime/session_table.hpp"
 #include "gateway/runtime/upstream_pool.hpp"
@@ -223,6 +224,7 @@ class Runtime {
   // Per-sensor certificates configured but unusable for this ClientId: counts, posts a permanent
   // UpstreamConnectFailed and returns true (no Paho client is made).
   bool refuse_without_credentials(const Entry& e, const std::string& client_id);
+  void start_waker();
   void wake_upstream();
   // runtime_connects.cpp: bounded connects in flight (ConnectGate), reconnects (ReconnectPlan).
   void request_upstream(Entry& e, UpstreamJob job);
@@ -266,11 +268,11 @@ class Runtime {
   SessionTable table_;
   DeadlineQueue deadlines_;
   UpstreamPool pool_;
-  std::string wake_topic_;
   ConnectGate gate_;
   ReconnectPlan reconnects_;
   std::unordered_map<std::uint64_t, UpstreamJob> queued_jobs_;  // waiting in gate_
   UvTimer reconnect_timer_;
+  std::unique_ptr<PahoWaker> waker_;  // transparent mode: see start_waker()
 
   std::unique_ptr<Upstream> gateway_client_;
   bool broker_up_ = false;

@@ -94,13 +94,16 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
     on_gateway_event(std::move(event));
     return;
   }
-  if (std::holds_alternative<UpstreamClosed>(event.what)) {
-    if (pool_.closed(event.session_id)) {
+  if (const auto* closed = std::get_if<UpstreamClosed>(&event.what)) {
+    if (pool_.closed(event.session_id, closed->client)) {
       maybe_finish_stop();
       return;
     }
-    if (Entry* e = table_.find(event.session_id); e != nullptr && e->upstream) {
-      if (!e->upstream->after_closed()) pool_.bury(std::move(e->upstream));
+    // The session's own client (a reconnect): destroyed now unless it reconnects.
+    if (Entry* e = table_.find(event.session_id);
+        e != nullptr && e->upstream &&
+        (closed->client == 0 || closed->client == e->upstream->serial())) {
+      if (!e->upstream->after_closed()) e->upstream.reset();
     }
     return;
   }
@@ -140,7 +143,7 @@ void Runtime::on_mailbox(MailboxEvent&& event) {
 void Runtime::on_gateway_event(MailboxEvent&& event) {
   if (std::holds_alternative<UpstreamClosed>(event.what)) {
     if (stopping_ && gateway_client_) {
-      pool_.bury(std::move(gateway_client_));
+      gateway_client_.reset();  // its disconnect completed: its last callback
       maybe_finish_stop();
     }
     return;
@@ -161,8 +164,6 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
     broker_down_logged_ = false;
     spdlog::info("broker {} reachable (gateway client {})", options_.upstream.uri,
                  options_.gateway_client_id);
-    // Every (re)connect: the gateway client's MQTT session is clean.
-    gateway_client_->subscribe(0, wake_topic_, 0);
     advertise();
     release_reconnects();
   } else if (const auto* f = std::get_if<ev::UpstreamConnectFailed>(&e)) {
@@ -207,10 +208,18 @@ void Runtime::connect_gateway_client() {
   gateway_client_->connect(!persistent_link(), 60, options_.gateway_will);
 }
 
+// Transparent mode with Paho clients: the waker of Paho's receive thread for sensors' connects.
+void Runtime::start_waker() {
+  if (options_.aggregating || !upstreams_->paho()) return;
+  waker_ = std::make_unique<PahoWaker>(loop_);
+  if (Status s = waker_->start(); !s)
+    spdlog::warn("upstream connect wake-up unavailable ({}): connects take up to 2 s longer",
+                 s.error());
+}
+
 // While upstream CONNECTs are under way (UpstreamPool::connect_started()).
 void Runtime::wake_upstream() {
-  if (gateway_client_ && broker_up_)
-    gateway_client_->publish(0, wake_topic_, mqttsn::Bytes{}, 0, false);
+  if (waker_) waker_->wake();
 }
 
 }  // namespace gw

@@ -1,12 +1,16 @@
 #include "gateway/runtime/upstream_pool.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <string>
+
 namespace gw {
 
 namespace {
 
 constexpr auto kUpstreamDisconnectTimeout = std::chrono::milliseconds(1000);
-constexpr auto kBurialDelay = std::chrono::milliseconds(500);
-// A wake-up message every millisecond while an upstream CONNECT is under way.
+// A wake-up every millisecond while an upstream CONNECT is under way.
 constexpr std::uint64_t kWakePeriodMs = 1;
 
 }  // namespace
@@ -16,42 +20,28 @@ UpstreamPool::UpstreamPool(uv_loop_t* loop, std::function<TimePoint()> now,
     : now_(std::move(now)),
       wake_(std::move(wake)),
       connect_timeout_(connect_timeout),
-      sweep_timer_(loop, [this] { sweep(); }),
       wake_timer_(loop, [this] { on_wake_timer(); }) {}
 
 void UpstreamPool::retire(std::uint64_t session_id, std::unique_ptr<Upstream> client) {
-  client->disconnect(kUpstreamDisconnectTimeout);
-  auto& slot = retiring_[session_id];
-  if (slot) bury(std::move(slot));  // an older one still closing: let it go
-  slot = std::move(client);
+  const std::uint64_t serial = client->serial();
+  client->disconnect(kUpstreamDisconnectTimeout);  // may post UpstreamClosed at once
+  retiring_.insert_or_assign(serial, Retiring{session_id, std::move(client)});
 }
 
-bool UpstreamPool::closed(std::uint64_t session_id) {
-  auto it = retiring_.find(session_id);
+bool UpstreamPool::closed(std::uint64_t session_id, std::uint64_t serial) {
+  auto it = serial != 0 ? retiring_.find(serial)
+                        : std::find_if(retiring_.begin(), retiring_.end(), [&](const auto& r) {
+                            return r.second.session_id == session_id;
+                          });
   if (it == retiring_.end()) return false;
-  bury(std::move(it->second));
-  retiring_.erase(it);
+  retiring_.erase(it);  // destroys the client: its disconnect completion was its last callback
   return true;
 }
 
-void UpstreamPool::bury(std::unique_ptr<Upstream> client) {
-  // Paho is still returning from the callback that posted UpstreamClosed (its token touches the
-  // client after our listener returns): destroy the client a little later, never right away.
-  graveyard_.emplace_back(now_(), std::move(client));
-  if (!sweep_timer_.active()) sweep_timer_.start(static_cast<std::uint64_t>(kBurialDelay.count()));
-}
-
-void UpstreamPool::sweep() {
-  const auto now = now_();
-  std::erase_if(graveyard_, [&](const auto& g) { return now - g.first >= kBurialDelay; });
-  if (!graveyard_.empty()) sweep_timer_.start(static_cast<std::uint64_t>(kBurialDelay.count()));
-}
-
-// Paho C's receive thread waits in select() on the sockets it had when it started waiting, with
-// a 1 s timeout: a new client's socket is only watched after that wait ends, so its CONNECT and
-// CONNACK take 1-2 s when the gateway is otherwise idle. While any upstream CONNECT is under way,
-// the shared client publishes a tiny QoS 0 message to a topic it subscribes to itself; the echo
-// arrives on an already watched socket and ends the wait at once.
+// Paho C's receive thread polls the sockets it had when its wait began, for up to 1 s: a new
+// client's socket is only taken up after that wait ends, so its CONNECT and CONNACK take 1-2 s
+// when the gateway is otherwise idle. While any upstream CONNECT is under way, `wake` ends that
+// wait every millisecond (PahoWaker: a loopback connection, no broker traffic).
 void UpstreamPool::connect_started(std::uint64_t session_id) {
   connecting_.insert_or_assign(session_id, now_());
   if (!wake_timer_.active() && !stopping_) wake_timer_.start(0, kWakePeriodMs);
@@ -75,19 +65,34 @@ void UpstreamPool::on_wake_timer() {
 
 void UpstreamPool::stop() {
   stopping_ = true;
-  sweep_timer_.stop();
   wake_timer_.stop();
   connecting_.clear();
 }
 
-void UpstreamPool::clear() {
+std::vector<std::uint64_t> UpstreamPool::clear() {
+  std::vector<std::uint64_t> sessions;
+  sessions.reserve(retiring_.size());
+  for (const auto& r : retiring_) sessions.push_back(r.second.session_id);
   retiring_.clear();
-  graveyard_.clear();
+  return sessions;
 }
 
 void UpstreamPool::close(const std::shared_ptr<CloseGroup>& group) {
-  CloseGroup::close(group, sweep_timer_);
   CloseGroup::close(group, wake_timer_);
+}
+
+void log_abandoned(const std::vector<std::uint64_t>& sessions, bool gateway_client,
+                   std::chrono::milliseconds bound) {
+  if (sessions.empty() && !gateway_client) return;
+  constexpr std::size_t kListed = 20;  // a fleet's worth of ids would flood the log
+  std::string which = gateway_client ? "the gateway client" : "";
+  for (std::size_t i = 0; i < sessions.size() && i < kListed; ++i)
+    which += (which.empty() ? "session " : ", session ") + std::to_string(sessions[i]);
+  if (sessions.size() > kListed) which += ", ...";
+  spdlog::warn(
+      "stopping: {} upstream clients had not finished disconnecting after {} ms; destroyed "
+      "anyway: {}",
+      sessions.size() + (gateway_client ? 1u : 0u), bound.count(), which);
 }
 
 }  // namespace gw

@@ -89,10 +89,14 @@ class CloseGroup {
   // One per handle: closes `h` and counts it.
   template <class H>
   static void close(const std::shared_ptr<CloseGroup>& g, UvHandle<H>& h) {
+    h.close(hold(g));
+  }
+  // Counts one more handle closed elsewhere: call the result from its close callback.
+  static std::function<void()> hold(const std::shared_ptr<CloseGroup>& g) {
     ++g->open_;
-    h.close([g] {
+    return [g] {
       if (--g->open_ == 0 && g->done_) std::exchange(g->done_, {})();
-    });
+    };
   }
 
  private:

@@ -200,7 +200,7 @@ void Aggregator::detach(SharedUpstream& s, bool post_closed) {
       }
     }
   }
-  if (post_closed) mailbox_.post(MailboxEvent{s.session_id_, UpstreamClosed{}});
+  if (post_closed) mailbox_.post(MailboxEvent{s.session_id_, UpstreamClosed{s.serial()}});
 }
 
 // ---------------------------------------------------------------- helpers

@@ -16,7 +16,9 @@
 namespace gw {
 
 // An upstream client finished disconnecting (or failed to): the runtime may destroy it now.
-struct UpstreamClosed {};
+struct UpstreamClosed {
+  std::uint64_t client = 0;  // Upstream::serial() of the client; 0: the session's
+};
 
 struct MailboxEvent {
   std::uint64_t session_id = 0;  // 0: the shared gateway client

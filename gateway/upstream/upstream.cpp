@@ -2,11 +2,15 @@
 
 #include <mqtt/async_client.h>
 
+#include <atomic>
+#include <mutex>
 #include <utility>
 
 namespace gw {
 
 namespace {
+std::atomic<std::uint64_t> next_serial{1};
+std::atomic<std::size_t> live_paho_clients{0};
 void* to_context(std::uint32_t token) {
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(token));
 }
@@ -44,6 +48,8 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
           present = tok.get_connect_response().is_session_present();
         } catch (...) {
         }
+        // A disconnect asked for meanwhile goes out now; the next connection reports.
+        if (owner_.connect_ended(tok, true)) break;
         if (!owner_.up_.exchange(true)) owner_.post(ev::UpstreamConnected{present});
         break;
       }
@@ -77,6 +83,7 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
     const std::uint32_t token = from_context(tok.get_user_context());
     switch (tok.get_type()) {
       case mqtt::token::Type::CONNECT:
+        if (owner_.connect_ended(tok, false)) break;
         owner_.post(ev::UpstreamConnectFailed{
             describe_connect_failure(owner_.options_.security, tok.get_return_code(),
                                      static_cast<int>(tok.get_reason_code()))});
@@ -102,6 +109,12 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
  private:
   UpstreamClient& owner_;
 };
+
+Upstream::Upstream() noexcept : serial_(next_serial.fetch_add(1, std::memory_order_relaxed)) {}
+
+std::size_t UpstreamClient::paho_clients() noexcept {
+  return live_paho_clients.load();
+}
 
 Result<std::unique_ptr<Upstream>> UpstreamClient::create(const UpstreamOptions& options,
                                                          const std::string& client_id,
@@ -133,6 +146,7 @@ void UpstreamClient::make_client() {
       options_.uri, upstream_client_id(options_.security, client_id_, session_id_ == 0),
       upstream_create_options(options_.security, session_id_ == 0),
       static_cast<mqtt::iclient_persistence*>(nullptr));
+  ++live_paho_clients;
   client_->set_message_callback([this](mqtt::const_message_ptr m) {
     if (!m) return;
     const auto& payload = m->get_payload();
@@ -165,9 +179,15 @@ void UpstreamClient::make_client() {
 }
 
 UpstreamClient::~UpstreamClient() {
-  // Destroying the Paho clients stops their callbacks; the listeners are destroyed after them.
-  client_.reset();
-  previous_.reset();
+  // Destroying the Paho client waits for a callback still running and stops them all; the
+  // listeners and this object, which they use, are destroyed after it.
+  destroy(std::move(client_));
+}
+
+void UpstreamClient::destroy(std::unique_ptr<mqtt::async_client> client) noexcept {
+  if (!client) return;
+  client.reset();  // MQTTAsync_destroy: waits for Paho's mutex (see the class comment)
+  --live_paho_clients;
 }
 
 void UpstreamClient::post(UpstreamEvent event) {
@@ -175,7 +195,7 @@ void UpstreamClient::post(UpstreamEvent event) {
 }
 
 void UpstreamClient::post_closed() {
-  mailbox_.post(MailboxEvent{session_id_, UpstreamClosed{}});
+  mailbox_.post(MailboxEvent{session_id_, UpstreamClosed{serial()}});
 }
 
 void UpstreamClient::connect(bool clean_session, std::uint16_t keep_alive_s,
@@ -198,9 +218,15 @@ void UpstreamClient::start_connect() {
                          will_->retain);
     opts.set_will(std::move(w));
   }
+  {
+    std::lock_guard lock(close_mutex_);
+    connecting_ = true;
+  }
   try {
     client_->connect(opts, nullptr, *connect_listener_);
   } catch (const std::exception& e) {
+    std::lock_guard lock(close_mutex_);
+    connecting_ = false;
     post(ev::UpstreamConnectFailed{e.what()});
   }
 }
@@ -228,15 +254,16 @@ bool UpstreamClient::after_closed() {
   if (!reconnect_pending_) return false;
   reconnect_pending_ = false;
   // A fresh Paho client: reusing one right after its disconnect completes makes the next
-  // connect fail. The old one is kept until the next reconnect, well after its last callback.
-  previous_ = std::move(client_);
+  // connect fail. The closed one goes now: its disconnect completion was its last callback.
+  auto closed = std::move(client_);
   try {
     make_client();
   } catch (const std::exception& e) {
-    client_ = std::move(previous_);
+    client_ = std::move(closed);
     post(ev::UpstreamConnectFailed{e.what()});
     return true;
   }
+  destroy(std::move(closed));
   start_connect();
   return true;
 }
@@ -274,13 +301,40 @@ void UpstreamClient::unsubscribe(std::uint32_t token, const std::string& filter)
 void UpstreamClient::disconnect(std::chrono::milliseconds timeout) {
   if (disconnecting_) return;
   disconnecting_ = true;
-  try {
-    if (!client_->is_connected()) {
-      // Also stops a pending automatic reconnect.
-      client_->disconnect(0, nullptr, *disconnect_listener_);
+  {
+    // A CONNECT under way is an operation Paho has not reported the end of: closing the client
+    // now could leave the broker with a connection dropped without DISCONNECT (it would publish
+    // the will). The connect listener disconnects when it ends (connect_ended()).
+    std::lock_guard lock(close_mutex_);
+    if (connecting_) {
+      close_after_connect_ = timeout;
       return;
     }
-    client_->disconnect(static_cast<int>(timeout.count()), nullptr, *disconnect_listener_);
+  }
+  disconnect_now(*client_, client_->is_connected(), timeout);
+}
+
+bool UpstreamClient::connect_ended(const mqtt::token& tok, bool connected) {
+  std::optional<std::chrono::milliseconds> close;
+  {
+    std::lock_guard lock(close_mutex_);
+    connecting_ = false;
+    close = std::exchange(close_after_connect_, std::nullopt);
+  }
+  if (close && tok.get_client() != nullptr) disconnect_now(*tok.get_client(), connected, *close);
+  return close.has_value();
+}
+
+// `connected` comes from the caller: Paho's is_connected() takes the mutex a callback holds.
+void UpstreamClient::disconnect_now(mqtt::iasync_client& client, bool connected,
+                                    std::chrono::milliseconds timeout) {
+  try {
+    if (!connected) {
+      // Not connected (lost, or its connect failed): Paho still reports the disconnect.
+      client.disconnect(0, nullptr, *disconnect_listener_);
+      return;
+    }
+    client.disconnect(static_cast<int>(timeout.count()), nullptr, *disconnect_listener_);
   } catch (const std::exception&) {
     post_closed();
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -18,7 +19,9 @@
 
 namespace mqtt {
 class async_client;
-}
+class iasync_client;
+class token;
+}  // namespace mqtt
 
 namespace gw {
 
@@ -40,7 +43,12 @@ struct UpstreamOptions {
 // never as calls into the session.
 class Upstream {
  public:
+  Upstream() noexcept;
   virtual ~Upstream() = default;
+  Upstream(const Upstream&) = delete;
+  Upstream& operator=(const Upstream&) = delete;
+  // Names this client in its UpstreamClosed event: unique in the process, never 0.
+  std::uint64_t serial() const noexcept { return serial_; }
   // Posts UpstreamConnected (with session_present) or UpstreamConnectFailed. Later drops post
   // UpstreamLost; the runtime then calls retry().
   virtual void connect(bool clean_session, std::uint16_t keep_alive_s,
@@ -58,14 +66,24 @@ class Upstream {
   // Clean end (no will); posts UpstreamClosed when done (also when not connected).
   virtual void disconnect(std::chrono::milliseconds timeout) = 0;
   // The runtime got UpstreamClosed for it. Returns true if it reconnects (keep it), false if it
-  // may be destroyed.
+  // may be destroyed (at once: see UpstreamClient).
   virtual bool after_closed() = 0;
   virtual bool connected() const noexcept = 0;
   // After UpstreamLost or UpstreamConnectFailed: connect again with the same parameters; posts
   // UpstreamConnected or UpstreamConnectFailed. (The aggregator's handles never need it.)
   virtual void retry() {}
+
+ private:
+  std::uint64_t serial_;
 };
 
+// Lifetime: a Paho client may be destroyed on the loop thread at any time, also while one of its
+// callbacks still runs on a Paho thread: Paho C calls every callback with its global mutex held and
+// MQTTAsync_destroy takes that mutex, so the destructor waits until the callback and what Paho C++
+// does after it (token::on_success -> async_client::remove_token) have returned. Operations still
+// open then (a QoS 1/2 publish of a persistent session) fail inside the destructor, on the loop
+// thread. So a client is destroyed as soon as the event of its last operation (UpstreamClosed:
+// disconnect completed) is handled, never on a timer (docs/design.md).
 class UpstreamClient final : public Upstream {
  public:
   // An error if Paho refuses the URI or ClientId.
@@ -104,6 +122,8 @@ class UpstreamClient final : public Upstream {
   void retry() override;
   std::uint64_t session_id() const noexcept { return session_id_; }
   const std::string& client_id() const noexcept { return client_id_; }
+  // Paho clients made by UpstreamClient and not destroyed yet, in the whole process.
+  static std::size_t paho_clients() noexcept;
 
  private:
   class Listener;
@@ -111,6 +131,12 @@ class UpstreamClient final : public Upstream {
   void post_closed();
   void start_connect();
   void make_client();
+  static void destroy(std::unique_ptr<mqtt::async_client> client) noexcept;
+  // Paho thread, the connect listener: the CONNECT ended; true if a disconnect was waiting for
+  // it (now sent; the outcome is not reported).
+  bool connect_ended(const mqtt::token& tok, bool connected);
+  void disconnect_now(mqtt::iasync_client& client, bool connected,
+                      std::chrono::milliseconds timeout);
 
   UpstreamOptions options_;
   std::string client_id_;
@@ -125,12 +151,15 @@ class UpstreamClient final : public Upstream {
   std::atomic<bool> lost_{false};
   // Whether UpstreamConnected was posted for the current connection.
   std::atomic<bool> up_{false};
+  // Between the loop (disconnect()) and the connect listener (connect_ended()).
+  std::mutex close_mutex_;
+  bool connecting_ = false;                                       // a CONNECT is under way
+  std::optional<std::chrono::milliseconds> close_after_connect_;  // disconnect when it ends
   // Declared before the client: Paho holds references to them until the client is destroyed.
   std::unique_ptr<Listener> connect_listener_;
   std::unique_ptr<Listener> action_listener_;
   std::unique_ptr<Listener> disconnect_listener_;
   std::unique_ptr<mqtt::async_client> client_;
-  std::unique_ptr<mqtt::async_client> previous_;  // replaced by a reconnect, destroyed later
 };
 
 // Makes the upstream clients that have a connection of their own: the shared gateway client
@@ -141,6 +170,8 @@ class UpstreamFactory {
   virtual ~UpstreamFactory() = default;
   virtual Result<std::unique_ptr<Upstream>> create(const std::string& client_id,
                                                    std::uint64_t session_id, Mailbox& mailbox) = 0;
+  // Its clients are Paho's: the runtime wakes Paho's receive thread for their connects.
+  virtual bool paho() const noexcept { return false; }
 };
 
 class PahoUpstreamFactory final : public UpstreamFactory {
@@ -150,6 +181,7 @@ class PahoUpstreamFactory final : public UpstreamFactory {
                                            Mailbox& mailbox) override {
     return UpstreamClient::create(options_, client_id, session_id, mailbox);
   }
+  bool paho() const noexcept override { return true; }
 
  private:
   UpstreamOptions options_;

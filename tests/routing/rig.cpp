@@ -127,7 +127,7 @@ void FakeUpstream::unsubscribe(std::uint32_t token, const std::string& filter) {
 void FakeUpstream::disconnect(std::chrono::milliseconds) {
   broker_.calls.push_back("disconnect " + client_id_);
   connected_ = false;
-  mailbox_.post(gw::MailboxEvent{session_id_, gw::UpstreamClosed{}});
+  mailbox_.post(gw::MailboxEvent{session_id_, gw::UpstreamClosed{serial()}});
 }
 
 void FakeUpstream::deliver(const std::string& topic, const std::string& payload, int qos) {
