@@ -62,8 +62,8 @@ std::string Runtime::start() {
         [this](const std::string& client_id, const ev::UpstreamMessage& m) {
           hold_for_parked(client_id, m);
         });
-  connect_gateway_client();
   start_waker();
+  connect_gateway_client();
   if (Status s = open_store(); !s) return s.error();
   const auto period =
       static_cast<std::uint64_t>(std::chrono::milliseconds(options_.advertise_interval).count());

@@ -158,6 +158,9 @@ void Runtime::on_gateway_event(MailboxEvent&& event) {
       ++counters_.upstream_refused;
     return;
   }
+  if (std::holds_alternative<ev::UpstreamConnected>(e) ||
+      std::holds_alternative<ev::UpstreamConnectFailed>(e))
+    pool_.connect_finished(0);
   if (std::holds_alternative<ev::UpstreamConnected>(e)) {
     ++counters_.broker_connects;
     broker_up_ = true;
@@ -205,12 +208,14 @@ void Runtime::advertise() {
 // The shared gateway client's (re)connect: its will is the offline status; its session is clean
 // but in aggregating mode with broker.persistent_link (runtime_parked.cpp).
 void Runtime::connect_gateway_client() {
+  pool_.connect_started(0);  // the probe's connect ends Paho's wait at once too
   gateway_client_->connect(!persistent_link(), 60, options_.gateway_will);
 }
 
-// Transparent mode with Paho clients: the waker of Paho's receive thread for sensors' connects.
+// With Paho clients: the waker of Paho's receive thread, for sensors' connects (transparent mode)
+// and the gateway client's own (the broker probe, both modes).
 void Runtime::start_waker() {
-  if (options_.aggregating || !upstreams_->paho()) return;
+  if (!upstreams_->paho()) return;
   waker_ = std::make_unique<PahoWaker>(loop_);
   if (Status s = waker_->start(); !s)
     spdlog::warn("upstream connect wake-up unavailable ({}): connects take up to 2 s longer",

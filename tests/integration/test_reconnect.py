@@ -125,8 +125,8 @@ def test_upstream_back_within_1_5_s_of_the_broker_restart(request, broker, make_
         took = time.monotonic() - t_up
         print("upstream back %.2f s after the broker restart" % took)
         assert back, "upstream not back 10 s after the broker restart\n" + sensor.history()
-        # Paho C notices a new connection only when its receive thread, with no other connection
-        # open, ends its 1 s wait: the floor is the probe interval plus up to 1 s (docs/design.md).
-        assert took < 2.0, "upstream back %.2f s after the broker restart (outage %.1f s)" % (took, OUTAGE)
+        # The probe tries every 250 ms and the waker ends Paho's poll wait for its connect
+        # (docs/design.md): back well within 1 s, with room for a loaded CI machine.
+        assert took < 1.0, "upstream back %.2f s after the broker restart (outage %.1f s)" % (took, OUTAGE)
     finally:
         sensor.close()
