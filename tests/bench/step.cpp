@@ -17,8 +17,10 @@ StepTimes run_step(const StepSpec& spec, const std::function<bool(std::uint32_t)
   const auto send_end = t.start_ns + static_cast<std::int64_t>(spec.seconds * 1e9);
   for (auto now = t.start_ns; now < send_end && t.offered < total; now = now_ns()) {
     const auto due = std::min(pacer.due(now), total);
-    // Bounded burst per turn so that receiving keeps up with sending.
+    // Bounded burst per turn so that receiving keeps up with sending; acks are read every 32
+    // messages of a burst too, so that a late turn does not fill a window with acks unread.
     for (int burst = 0; t.offered < due && burst < 256; ++burst) {
+      if (burst > 0 && burst % 32 == 0) service(0);
       if (send(static_cast<std::uint32_t>(t.sent))) ++t.sent;
       ++t.offered;
     }
