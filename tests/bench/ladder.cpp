@@ -39,6 +39,30 @@ Outcome judge(double rate, std::uint64_t offered, std::uint64_t sent, std::uint6
   return o;
 }
 
+Outcome combine(const std::vector<Outcome>& runs) {
+  if (runs.empty()) return {};
+  Outcome o = runs.front();
+  auto median = [&](double Outcome::*field) {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(r.*field);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  for (const auto& r : runs) {
+    o.sent = std::min(o.sent, r.sent);
+    o.skipped = std::max(o.skipped, r.skipped);
+    o.delivered = std::min(o.delivered, r.delivered);
+    o.delivered_rate = std::min(o.delivered_rate, r.delivered_rate);
+    o.loss_pct = std::max(o.loss_pct, r.loss_pct);
+    o.lossless = o.lossless && r.lossless;
+    o.saturated = o.saturated || r.saturated;
+  }
+  o.gw_cpu_pct = median(&Outcome::gw_cpu_pct);
+  o.gw_cpu_s_per_100k = median(&Outcome::gw_cpu_s_per_100k);
+  o.broker_cpu_pct = median(&Outcome::broker_cpu_pct);
+  return o;
+}
+
 const Outcome* best_lossless(const Ladder& ladder) {
   const Outcome* best = nullptr;
   for (const auto& o : ladder) {

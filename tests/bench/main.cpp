@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   app.add_option("--paths", opt.paths, "uplink paths: gateway, paho, epoll (default all)")
       ->check(CLI::IsMember({"gateway", "paho", "epoll"}))
       ->delimiter(',');
+  app.add_option("--repeat", opt.repeat,
+                 "runs of each uplink step (before, after, before, after...); a rate is lossless "
+                 "only if every run was, CPU figures are the median")
+      ->check(CLI::Range(1, 20));
   app.add_option("--direct-window", opt.direct_window,
                  "QoS 1 unacknowledged per direct client (default 64, the sensors'; 0: none)");
   CLI11_PARSE(app, argc, argv);

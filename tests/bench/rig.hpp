@@ -37,6 +37,8 @@ struct Options {
   std::vector<std::string> paths;    // gateway, paho, epoll
   // Unacknowledged QoS 1 messages per direct client (the sensors' window); 0: unlimited.
   std::uint32_t direct_window = 64;
+  // Runs of each uplink step (interleaved across gateways), combined: lossless only if all were.
+  int repeat = 1;
   bool wants(const std::string& name) const;
   bool wants_path(const std::string& name) const;
   bool wants_qos(int q) const;

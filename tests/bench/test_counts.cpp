@@ -39,6 +39,20 @@ TEST_CASE("a step that delivers under 95 % of what was offered is not lossless")
   CHECK_FALSE(judge(10000, 20000, 20000, 20000, 9000).lossless);
 }
 
+TEST_CASE("repeated runs of a step: lossless only if every run was, CPU the median") {
+  auto a = judge(10000, 20000, 20000, 20000, 9990);
+  auto b = judge(10000, 20000, 20000, 19990, 9985);  // 10 lost
+  auto c = judge(10000, 20000, 20000, 20000, 9995);
+  a.gw_cpu_s_per_100k = 1.0;
+  b.gw_cpu_s_per_100k = 3.0;
+  c.gw_cpu_s_per_100k = 2.0;
+  const auto all = combine({a, b, c});
+  CHECK_FALSE(all.lossless);
+  CHECK(all.delivered_rate == 9985);
+  CHECK(all.gw_cpu_s_per_100k == 2.0);
+  CHECK(combine({a, c}).lossless);
+}
+
 namespace {
 struct Broker {
   Options opt;

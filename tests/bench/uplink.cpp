@@ -198,14 +198,17 @@ Ladder direct_ladder(Rig& rig, const Options& opt, Collector& collector, const s
   Table scratch;
   one_step(ladder(opt).front(), warm_up(opt), scratch);
   for (const double rate : ladder(opt)) {
-    result.push_back(one_step(rate, opt, table));
+    std::vector<Outcome> runs;
+    for (int r = 0; r < opt.repeat; ++r) runs.push_back(one_step(rate, opt, table));
+    result.push_back(combine(runs));
     if (result.back().saturated) break;
   }
   return result;
 }
 
 // The gateway fleets' ladders (one per gateway under test), interleaved step by step: with
-// --compare, before and after take turns at each rate so that the machine's load drift hits both.
+// --compare, before and after take turns at each rate so that the machine's load drift hits both
+// (with --repeat N: before, after, before, after... N times, combined by `combine`).
 // A gateway that saturated sits out the higher rates.
 std::vector<Ladder> gateway_ladders(Rig& rig, const Options& opt, Collector& collector,
                                     std::vector<std::unique_ptr<Fleet>>& fleets, int qos,
@@ -218,10 +221,17 @@ std::vector<Ladder> gateway_ladders(Rig& rig, const Options& opt, Collector& col
     gateway_step(rig, warm_up(opt), collector, *fleets[g], qos, ladder(opt).front(), scratch);
   }
   for (const double rate : ladder(opt)) {
+    std::vector<std::vector<Outcome>> runs(fleets.size());
+    for (int r = 0; r < opt.repeat; ++r) {
+      for (std::size_t g = 0; g < fleets.size(); ++g) {
+        if (done[g]) continue;
+        rig.select_gateway(g);
+        runs[g].push_back(gateway_step(rig, opt, collector, *fleets[g], qos, rate, table));
+      }
+    }
     for (std::size_t g = 0; g < fleets.size(); ++g) {
       if (done[g]) continue;
-      rig.select_gateway(g);
-      result[g].push_back(gateway_step(rig, opt, collector, *fleets[g], qos, rate, table));
+      result[g].push_back(combine(runs[g]));
       done[g] = result[g].back().saturated;
     }
     if (std::find(done.begin(), done.end(), false) == done.end()) break;
