@@ -27,7 +27,8 @@ constexpr std::uint32_t kWindow = 64;  // unacknowledged QoS 1 PUBLISHes per sen
 std::vector<double> ladder(const Options& o) {
   if (!o.rates.empty()) return o.rates;
   if (o.quick) return {2000, 8000};
-  return {2000, 5000, 10000, 15000, 20000, 25000, 30000, 40000, 50000, 60000, 80000};
+  return {2000,  5000,  10000, 15000, 20000,  25000, 30000,
+          40000, 50000, 60000, 80000, 100000, 120000};
 }
 
 // A short unrecorded step at the first rate before each ladder, so that what a change of QoS or
