@@ -33,8 +33,8 @@ using Ladder = std::vector<Outcome>;
 Outcome judge(double rate, std::uint64_t offered, std::uint64_t sent, std::uint64_t delivered,
               double delivered_rate);
 
-// Several runs of the same step (--repeat) as one: lossless only if every run was, the lowest
-// delivered rate, the highest loss and skipped count, the median CPU figures.
+// Several runs of the same step (--repeat) as one: lossless only if every run was; the highest
+// loss and skipped count; the median delivered rate and CPU figures; saturated if most runs were.
 Outcome combine(const std::vector<Outcome>& runs);
 
 // The highest-rate lossless step, if any.

@@ -48,7 +48,8 @@ TEST_CASE("repeated runs of a step: lossless only if every run was, CPU the medi
   c.gw_cpu_s_per_100k = 2.0;
   const auto all = combine({a, b, c});
   CHECK_FALSE(all.lossless);
-  CHECK(all.delivered_rate == 9985);
+  CHECK(all.delivered_rate == 9990);
+  CHECK_FALSE(all.saturated);
   CHECK(all.gw_cpu_s_per_100k == 2.0);
   CHECK(combine({a, c}).lossless);
 }
