@@ -39,6 +39,7 @@ struct Options {
   std::uint32_t direct_window = 64;
   // Runs of each uplink step (interleaved across gateways), combined: lossless only if all were.
   int repeat = 1;
+  bool warm_up = false;  // an unrecorded step (its progress line says so)
   bool wants(const std::string& name) const;
   bool wants_path(const std::string& name) const;
   bool wants_qos(int q) const;

@@ -36,6 +36,7 @@ std::vector<double> ladder(const Options& o) {
 Options warm_up(const Options& opt) {
   Options o = opt;
   o.duration_s = 0.25;
+  o.warm_up = true;
   return o;
 }
 
@@ -155,8 +156,9 @@ Outcome gateway_step(Rig& rig, const Options& opt, Collector& collector, Fleet& 
   const auto gw1 = read_proc(rig.gateway_pid());
   const auto br1 = read_proc(rig.broker_pid());
   const auto gw_drops1 = rig.gateway_drops();
-  return record(table, path_name(rig), n, qos, rate, t, collector.finish(), acked, rejected, gw0,
-                gw1, br0, br1, opt.step_seconds(), udp_receive_buffer_errors() - drops0,
+  return record(table, path_name(rig) + (opt.warm_up ? " warm-up" : ""), n, qos, rate, t,
+                collector.finish(), acked, rejected, gw0, gw1, br0, br1, opt.step_seconds(),
+                udp_receive_buffer_errors() - drops0,
                 gw_drops0 >= 0 && gw_drops1 >= gw_drops0 ? gw_drops1 - gw_drops0 : -1);
 }
 
@@ -193,8 +195,8 @@ Ladder direct_ladder(Rig& rig, const Options& opt, Collector& collector, const s
           return collector.received() >= sent && (qos == 0 || acked() - acked0 >= sent);
         });
     const auto br1 = read_proc(rig.broker_pid());
-    return record(into, path, n, qos, rate, t, collector.finish(), acked() - acked0, 0, ProcStats{},
-                  ProcStats{}, br0, br1, o.step_seconds(), 0, -1);
+    return record(into, o.warm_up ? path + " warm-up" : path, n, qos, rate, t, collector.finish(),
+                  acked() - acked0, 0, ProcStats{}, ProcStats{}, br0, br1, o.step_seconds(), 0, -1);
   };
   Table scratch;
   one_step(ladder(opt).front(), warm_up(opt), scratch);
@@ -342,7 +344,8 @@ std::string run_uplink(Rig& rig, const Options& opt, Results& results) {
         add_summary_row(results.uplink_summary, n, qos, "direct epoll", raw[qos]);
       if (gw[qos].size() == 2) add_compare_rows(results.compare, n, qos, gw[qos][0], gw[qos][1]);
     }
-    if (n == 100 || n == sizes.back()) {
+    const bool has_100 = std::find(sizes.begin(), sizes.end(), 100) != sizes.end();
+    if (n == 100 || (!has_100 && n == sizes.back())) {
       auto& f = results.figures;
       auto lossless = [](const Ladder& l) -> std::optional<double> {
         const auto* b = best_lossless(l);
