@@ -86,8 +86,10 @@ std::string Rig::start_broker() {
 
 std::string Rig::config_text(std::uint16_t udp_port) const {
   std::ostringstream conf;
+  // Its own id per gateway under test: the id names the gateway's own broker client
+  // ("mqttsn-gw-<id>"), and two gateways with one ClientId would take it from each other.
   conf
-      << "[gateway]\nid = 1\nlog_level = \"warn\"\n\n"
+      << "[gateway]\nid = " << current_ + 1 << "\nlog_level = \"warn\"\n\n"
       << "[broker]\nuri = \"" << broker_uri() << "\"\nmode = \"" << options_.mode << "\"\n"
       << (options_.connect_timeout_ms > 0
               ? "connect_timeout_ms = " + std::to_string(options_.connect_timeout_ms) + "\n"
