@@ -170,11 +170,41 @@ void Collector::count(std::span<const std::uint8_t> payload, std::int64_t now) {
   result_.latencies_ns.push_back(now - stamp->sent_ns);
 }
 
-Publishers::Publishers(const std::string& uri, std::size_t count, const std::string& id_prefix) {
+Publishers::Publishers(const std::string& uri, std::size_t count, const std::string& id_prefix)
+    : inflight_(std::make_unique<std::atomic<std::uint32_t>[]>(count)) {
   clients_.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     clients_.push_back(std::make_unique<mqtt::async_client>(uri, id_prefix + std::to_string(i)));
-    clients_.back()->set_callback(*this);
+    callbacks_.push_back(std::make_unique<Acks>());
+    callbacks_.back()->owner = this;
+    callbacks_.back()->index = i;
+    clients_.back()->set_callback(*callbacks_.back());
+    inflight_[i].store(0);
+  }
+}
+
+namespace {
+// Paho C++ 1.2.0 calls delivery_complete() from inside publish() when the C library refused the
+// message (async_client::publish -> remove_token, which "completes" every QoS 1/2 delivery token
+// it removes): that is a refusal, not a PUBACK. Real acks arrive on Paho's own threads.
+thread_local bool in_publish = false;
+}  // namespace
+
+void Publishers::Acks::delivery_complete(mqtt::delivery_token_ptr tok) {
+  if (in_publish) return;
+  const auto msg = tok ? tok->get_message() : nullptr;
+  if (msg == nullptr || msg->get_qos() == 0) return;
+  auto& inflight = owner->inflight_[index];
+  auto n = inflight.load();
+  while (n > 0 && !inflight.compare_exchange_weak(n, n - 1)) {
+  }
+  const auto& payload = msg->get_payload_ref();
+  const auto stamp = read_stamp(std::span<const std::uint8_t>(
+      reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size()));
+  if (stamp && stamp->phase == owner->phase_.load()) {
+    owner->acked_.fetch_add(1);
+  } else {
+    owner->late_acks_.fetch_add(1);
   }
 }
 
@@ -236,12 +266,19 @@ std::vector<std::int64_t> Publishers::connect_timed(int timeout_ms,
 }
 
 bool Publishers::publish(std::size_t i, const std::string& topic, const std::uint8_t* data,
-                         std::size_t size, int qos) {
+                         std::size_t size, int qos, std::uint32_t window) {
+  if (qos > 0 && window > 0 && inflight_[i].load() >= window) return false;
+  if (qos > 0) inflight_[i].fetch_add(1);
+  in_publish = true;
   try {
     clients_[i]->publish(topic, data, size, qos, false);
+    in_publish = false;
     return true;
-  } catch (const mqtt::exception&) {
+  } catch (const mqtt::exception& e) {
+    in_publish = false;
+    if (qos > 0) inflight_[i].fetch_sub(1);
     ++failed_;
+    last_error_ = e.get_return_code();
     return false;
   }
 }

@@ -88,9 +88,9 @@ std::string run_downlink(Rig& rig, const Options& opt, Results& results) {
         const auto lat = percentiles(std::move(latencies));
         const double gw_cpu = gw1.cpu_s - gw0.cpu_s;
         results.downlink.add(
-            {num(std::uint64_t{n}), num(std::uint64_t(qos)), num(rate), num(t.sent), num(received),
-             num(delivered_rate), num(loss, 2), num(lat.p50_ms, 2), num(lat.p99_ms, 2),
-             num(duplicates), num(100.0 * gw_cpu / wall, 0),
+            {text(rig.gateway_label()), num(std::uint64_t{n}), num(std::uint64_t(qos)), num(rate),
+             num(t.sent), num(received), num(delivered_rate), num(loss, 2), num(lat.p50_ms, 2),
+             num(lat.p99_ms, 2), num(duplicates), num(100.0 * gw_cpu / wall, 0),
              received > 0 ? num(gw_cpu / static_cast<double>(received) * 1e5, 2) : text("-")});
         progress("downlink n=" + std::to_string(n) + " qos=" + std::to_string(qos) +
                  " rate=" + std::to_string(static_cast<int>(rate)) + " -> " +

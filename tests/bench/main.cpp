@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "ladder.hpp"
 #include "processes.hpp"
 #include "scenarios.hpp"
 
@@ -49,6 +50,25 @@ int main(int argc, char** argv) {
   app.add_option("--mode", opt.mode, "the gateway's [broker] mode (default: transparent)")
       ->check(CLI::IsMember({"transparent", "aggregating"}));
   app.add_flag("--keep", opt.keep, "keep the temporary directory with configs and logs");
+  app.add_option("--compare", opt.compare,
+                 "a second (\"before\") gateway executable: every step runs against both, "
+                 "interleaved, and the tables give both figures and their ratio");
+  app.add_option("--sensors", opt.sensors, "uplink fleet sizes (default 1,100,1000)")
+      ->delimiter(',');
+  app.add_option("--rates", opt.rates, "uplink offered rates in msg/s (default: the ladder)")
+      ->delimiter(',');
+  app.add_option("--qos", opt.qos, "uplink QoS levels (default 0,1)")
+      ->check(CLI::IsMember({0, 1}))
+      ->delimiter(',');
+  app.add_option("--paths", opt.paths, "uplink paths: gateway, paho, epoll (default all)")
+      ->check(CLI::IsMember({"gateway", "paho", "epoll"}))
+      ->delimiter(',');
+  app.add_option("--repeat", opt.repeat,
+                 "runs of each uplink step (before, after, before, after...); a rate is lossless "
+                 "only if every run was, CPU figures are the median")
+      ->check(CLI::Range(1, 20));
+  app.add_option("--direct-window", opt.direct_window,
+                 "QoS 1 unacknowledged per direct client (default 64, the sensors'; 0: none)");
   CLI11_PARSE(app, argc, argv);
 
   std::ostringstream command;
@@ -69,7 +89,7 @@ int main(int argc, char** argv) {
   int status = 0;
   auto run = [&](const char* name, auto fn) {
     if (!opt.wants(name)) return;
-    if (auto err = fn(rig, opt, results); !err.empty()) {
+    if (auto err = bench::run_each_gateway(name, fn, rig, opt, results); !err.empty()) {
       std::cerr << "mqttsn-bench: " << name << ": " << err << "\n";
       status = 1;
     }
@@ -83,8 +103,8 @@ int main(int argc, char** argv) {
   run("downlink", bench::run_downlink);
 
   std::vector<bench::Table> tables;
-  for (auto* t : {&results.uplink, &results.uplink_summary, &results.downlink, &results.storm,
-                  &results.memory}) {
+  for (auto* t : {&results.uplink, &results.uplink_summary, &results.compare, &results.downlink,
+                  &results.storm, &results.memory}) {
     if (!t->rows.empty()) tables.push_back(*t);
   }
   if (!storm_retry.rows.empty()) tables.push_back(storm_retry);
@@ -100,6 +120,10 @@ int main(int argc, char** argv) {
   run_info.add({bench::text("load average at end"),
                 bench::text(first_three(bench::read_file("/proc/loadavg")))});
   run_info.add({bench::text("gateway"), bench::text(opt.gateway)});
+  if (!opt.compare.empty())
+    run_info.add({bench::text("before (--compare)"), bench::text(opt.compare)});
+  run_info.add({bench::text("count errors (acked > sent, ...)"),
+                bench::num(std::uint64_t(bench::consistency_errors()))});
   run_info.add({bench::text("subscriber"),
                 bench::text(opt.paho_subscriber ? "Paho C++" : "raw MQTT socket")});
   tables.push_back(run_info);
@@ -113,5 +137,6 @@ int main(int argc, char** argv) {
     std::cout << "command: " << command.str() << "\n";
     bench::print_text(std::cout, tables);
   }
+  if (bench::consistency_errors() > 0) status = 1;
   return status;
 }

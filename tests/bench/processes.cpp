@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -148,6 +149,16 @@ ProcStats read_proc(pid_t pid) {
   for (auto& f : skip_and_times) rest >> f;  // fields 3..15
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
   s.cpu_s = (std::stod(skip_and_times[11]) + std::stod(skip_and_times[12])) / ticks;
+  // Nanoseconds on a CPU per thread (schedstat) when the kernel has them: the clock ticks of
+  // /proc/PID/stat (10 ms) are too coarse for a CPU figure over a 1-2 s step.
+  std::uint64_t ns = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(base + "/task", ec)) {
+    std::istringstream sched(read_file(task.path().string() + "/schedstat"));
+    std::uint64_t on_cpu = 0;
+    if (sched >> on_cpu) ns += on_cpu;
+  }
+  if (ns > 0) s.cpu_s = static_cast<double>(ns) / 1e9;
   s.ok = s.rss_kb > 0;
   return s;
 }

@@ -32,7 +32,7 @@ struct ProcStats {
   bool ok = false;
   std::uint64_t rss_kb = 0;  // VmRSS
   unsigned threads = 0;      // Threads
-  double cpu_s = 0;          // utime + stime
+  double cpu_s = 0;          // time on a CPU, all threads (schedstat ns; else utime + stime)
 };
 ProcStats read_proc(pid_t pid);
 

@@ -73,6 +73,9 @@ std::string RawPublishers::connect(std::uint16_t port, std::size_t count,
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     fds_.push_back(fd);
     next_id_.push_back(1);
+    inflight_.push_back(0);
+    in_.emplace_back();
+    pending_.emplace_back(65536, false);
     std::vector<std::uint8_t> body;
     put_string(body, "MQTT");
     body.insert(body.end(), {0x04, 0x02, 0x00, 0x00});  // 3.1.1, clean session, keep-alive 0
@@ -96,19 +99,30 @@ std::string RawPublishers::connect(std::uint16_t port, std::size_t count,
 }
 
 bool RawPublishers::publish(std::size_t i, const std::string& topic, const std::uint8_t* data,
-                            std::size_t size, int qos) {
+                            std::size_t size, int qos, std::uint32_t window) {
+  if (qos == 1 && window > 0 && inflight_[i] >= window) return false;
   out_.clear();
   out_.push_back(qos == 1 ? 0x32 : 0x30);
   put_length(out_, 2 + topic.size() + (qos == 1 ? 2 : 0) + size);
   put_string(out_, topic);
+  std::uint16_t id = 0;
   if (qos == 1) {
-    const std::uint16_t id = next_id_[i]++;
+    id = next_id_[i]++;
     if (next_id_[i] == 0) next_id_[i] = 1;
     out_.push_back(static_cast<std::uint8_t>(id >> 8));
     out_.push_back(static_cast<std::uint8_t>(id & 0xFF));
   }
   out_.insert(out_.end(), data, data + size);
-  return write_all(fds_[i], out_.data(), out_.size());
+  if (!write_all(fds_[i], out_.data(), out_.size())) return false;
+  if (qos == 1) {
+    ++inflight_[i];
+    pending_[i][id] = true;
+  }
+  return true;
+}
+
+void RawPublishers::begin_step() {
+  for (auto& p : pending_) p.assign(p.size(), false);
 }
 
 void RawPublishers::poll(int timeout_ms) {
@@ -116,14 +130,31 @@ void RawPublishers::poll(int timeout_ms) {
   const int n = epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), timeout_ms);
   std::array<std::uint8_t, 65536> buf{};
   for (int e = 0; e < n; ++e) {
-    const int fd = fds_[static_cast<std::size_t>(events[static_cast<std::size_t>(e)].data.u64)];
+    const auto i = static_cast<std::size_t>(events[static_cast<std::size_t>(e)].data.u64);
+    auto& in = in_[i];
     for (;;) {
-      const ssize_t got = ::read(fd, buf.data(), buf.size());
+      const ssize_t got = ::read(fds_[i], buf.data(), buf.size());
       if (got <= 0) break;
-      ack_bytes_ += static_cast<std::uint64_t>(got);  // PUBACK: 4 octets each
+      in.insert(in.end(), buf.begin(), buf.begin() + got);
+      std::size_t at = 0;
+      for (; in.size() - at >= 4; at += 4) {  // PUBACK: 0x40 0x02 and the packet id
+        if (in[at] != 0x40 || in[at + 1] != 0x02) {
+          unexpected_ += in.size() - at;  // out of step: give up on this stream's rest
+          at = in.size();
+          break;
+        }
+        if (inflight_[i] > 0) --inflight_[i];
+        const auto id = static_cast<std::uint16_t>((in[at + 2] << 8) | in[at + 3]);
+        if (pending_[i][id]) {
+          pending_[i][id] = false;
+          ++acked_;
+        } else {
+          ++late_acks_;
+        }
+      }
+      in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(at));
     }
   }
-  acked_ = ack_bytes_ / 4;
 }
 
 }  // namespace bench

@@ -15,7 +15,8 @@ struct StepSpec {
 
 struct StepTimes {
   std::uint64_t offered = 0;  // messages due in the period
-  std::uint64_t sent = 0;     // of which actually sent (a full QoS 1 window skips some)
+  std::uint64_t sent = 0;     // of which actually sent (a full QoS 1 window skips some, and so
+                              // does a sender that fell behind)
   std::int64_t start_ns = 0;
   std::int64_t end_ns = 0;  // after draining
 };

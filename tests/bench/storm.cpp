@@ -24,8 +24,6 @@ struct StormSpec {
 
 std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& results) {
   if (auto err = rig.restart_gateway(); !err.empty()) return err;
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const auto idle = read_proc(rig.gateway_pid());
   const std::size_t n = spec.n;
   Fleet fleet(rig.gateway_address(), n,
               "st" + std::to_string(n) + (spec.interval_ns ? "p-" : "b-"));
@@ -100,21 +98,12 @@ std::string storm(Rig& rig, const Options& opt, const StormSpec& spec, Results& 
     f.storm_n = n;
     f.storm_accepted = accepted;
   }
-  // Memory with everyone connected (after the gateway has settled).
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  const auto busy = read_proc(rig.gateway_pid());
-  const double per_sensor_kb =
-      accepted == 0 ? 0
-                    : static_cast<double>(busy.rss_kb - std::min(busy.rss_kb, idle.rss_kb)) /
-                          static_cast<double>(accepted);
-  results.memory.add({text("after " + spec.mode + " storm"), num(std::uint64_t{accepted}),
-                      num(static_cast<double>(idle.rss_kb) / 1024, 1),
-                      num(static_cast<double>(busy.rss_kb) / 1024, 1), num(per_sensor_kb, 1),
-                      num(std::uint64_t{idle.threads}), num(std::uint64_t{busy.threads})});
+  // Memory with everyone connected (the one method: record_memory).
+  const auto mem = record_memory(rig, "after " + spec.mode + " storm", accepted, results);
   if (spec.interval_ns == 0 && accepted > 0 && accepted >= f.memory_n) {
     f.memory_n = accepted;
-    f.per_sensor_kb = per_sensor_kb;
-    f.rss_mb_at_n = static_cast<double>(busy.rss_kb) / 1024;
+    f.per_sensor_kb = mem.per_sensor_kb;
+    f.rss_mb_at_n = mem.rss_mb;
   }
   disconnect_fleet(fleet);
   return {};
