@@ -249,8 +249,15 @@ Table storm_retry_table() {
 
 std::string run_storm_retry(Rig& rig, const Options& opt, Table& table) {
   const std::size_t n = opt.quick ? 200 : 10000;
+  const auto first = table.rows.size();
   auto err = storm_retry(rig, opt, n, table);
   rig.stop_gateway();
+  if (rig.gateway_count() > 1) {  // --compare: say which gateway each row is
+    for (auto i = first; i < table.rows.size(); ++i) {
+      auto& cell = table.rows[i].front();
+      cell.text = rig.gateway_label() + ": " + cell.text;
+    }
+  }
   return err;
 }
 
