@@ -229,12 +229,11 @@ void check_sensor_identity(Reader& r, const BrokerSection& b) {
 }
 
 void read_broker(Reader& r, const toml::table& t, Config& c) {
-  r.reject_unknown(
-      t, "broker",
-      {"uri", "mode", "connect_timeout_ms", "username", "password", "password_file",
-       "username_template", "client_id_prefix", "mqtt_version", "keep_alive_s", "reconnect_min_ms",
-       "reconnect_max_ms", "max_connects_in_flight", "tls", "max_queued_publishes", "client_id",
-       "persistent_link"});
+  r.reject_unknown(t, "broker",
+                   {"uri", "mode", "connect_timeout_ms", "username", "password", "password_file",
+                    "username_template", "client_id_prefix", "mqtt_version", "keep_alive_s",
+                    "reconnect_min_ms", "reconnect_max_ms", "max_connects_in_flight", "tls",
+                    "max_queued_publishes", "client_id", "persistent_link"});
   r.string(t, "broker", "uri", c.broker.uri);
   r.string(t, "broker", "mode", c.broker.mode);
   r.integer(t, "broker", "connect_timeout_ms", c.broker.connect_timeout_ms, 100, 600000);

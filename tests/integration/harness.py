@@ -7,6 +7,7 @@ Every process and socket listens on loopback only, on ports chosen free at start
 """
 import os
 import queue
+import random
 import select
 import signal
 import socket
@@ -34,24 +35,33 @@ def gateway_exe():
     return exe
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(kind=socket.SOCK_STREAM, v6_too=False):
-    """A port free on 127.0.0.1 (and on ::1 when v6_too) at the time of asking."""
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, kind)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    """A port free on 127.0.0.1 (and on ::1 when v6_too) at the time of asking, picked below the
+    kernel's ephemeral range: a port from that range can be handed to another test's sensor socket
+    (tests run side by side, some with thousands of sockets) before the gateway binds it."""
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        # An unusual range (ephemeral ports from below 11000): let the kernel pick.
+        port = random.randint(10000, low - 1) if low > 11000 else 0
         try:
-            if v6_too:
-                s6 = socket.socket(socket.AF_INET6, kind)
-                try:
-                    s6.bind(("::1", port))
-                except OSError:
-                    continue
-                finally:
-                    s6.close()
-            return port
-        finally:
-            s.close()
+            with socket.socket(socket.AF_INET, kind) as s:
+                s.bind(("127.0.0.1", port))
+                port = s.getsockname()[1]
+                if v6_too:
+                    with socket.socket(socket.AF_INET6, kind) as s6:
+                        s6.bind(("::1", port))
+        except OSError:
+            continue
+        return port
     raise RuntimeError("no free port")
 
 
