@@ -340,6 +340,12 @@ def test_broker_restart_during_qos1_traffic_loses_nothing_acknowledged(pbroker, 
         broker.proc.wait(10)
         t_down = time.monotonic()
         acked_before_kill = len(fleet.stats["acked"])
+        # A QoS 1/2 PUBLISH while the sensor's upstream is down: PUBACK 0x01 at once (§5.4.12), so
+        # the sensor waits and resends instead of spending its retries.
+        # The gateway learns of the loss from the closed socket; give it until then.
+        assert wait_until(lambda: _publish_during_outage(quiet, quiet_topic, 1) is not None, 5, 0), \
+            "no PUBACK 0x01 for a QoS 1 PUBLISH during the outage\n" + quiet.history()
+        # A CONNECT while the upstream is down (known now, from the PUBACK above): CONNACK 0x01 at once.
         probe = Sensor(gateway, name="probe")
         t0 = time.monotonic()
         probe.send(sn.connect("outage-probe", 60))
@@ -348,11 +354,6 @@ def test_broker_restart_during_qos1_traffic_loses_nothing_acknowledged(pbroker, 
         assert p.return_code == sn.REJ_CONGESTION, p
         assert time.monotonic() - t0 < 2.0, "CONNACK 0x01 not prompt: %s" % figures
         probe.close()
-        # A QoS 1/2 PUBLISH while the sensor's upstream is down: PUBACK 0x01 at once (§5.4.12), so
-        # the sensor waits and resends instead of spending its retries.
-        # The gateway learns of the loss from the closed socket; give it until then.
-        assert wait_until(lambda: _publish_during_outage(quiet, quiet_topic, 1) is not None, 5, 0), \
-            "no PUBACK 0x01 for a QoS 1 PUBLISH during the outage\n" + quiet.history()
         for qos in (1, 2):
             took = _publish_during_outage(quiet, quiet_topic, qos)
             figures["QoS %d PUBACK 0x01 during outage s" % qos] = took
