@@ -389,6 +389,7 @@ void Session::on_taken_over(Actions& out) {
 
 void Session::on_upstream_connected(const ev::UpstreamConnected& e, TimePoint now, Actions& out) {
   upstream_up_ = true;
+  if (e.in_flight_lost) fail_in_flight(out);
   if (!e.session_present) resubscribe(out);
   if (state_ == SessionState::Connecting && step_ == ConnectStep::WaitUpstream) {
     accept_connection(now, out);
@@ -407,6 +408,29 @@ void Session::on_upstream_connect_failed(const ev::UpstreamConnectFailed& e, Act
     return;
   }
   log(out, LogLevel::Warn, who() + "upstream connect failed: " + e.reason);
+}
+
+void Session::fail_in_flight(Actions& out) {
+  // As if each had failed: a PUBLISH is not acknowledged (the sensor's retry goes out afresh), a
+  // SUBSCRIBE or UNSUBSCRIBE is answered as the broker's failure would be.
+  std::vector<std::pair<std::uint32_t, UpKind>> in_flight;
+  in_flight.reserve(up_pending_.size());
+  for (const auto& [token, p] : up_pending_) in_flight.emplace_back(token, p.kind);
+  for (const auto& [token, kind] : in_flight) {
+    switch (kind) {
+      case UpKind::Publish1:
+      case UpKind::Publish2:
+        on_publish_failed(ev::UpstreamPublishFailed{.token = token, .link_down = true}, out);
+        break;
+      case UpKind::Subscribe:
+      case UpKind::Internal:
+        on_subscribed(ev::UpstreamSubscribed{token, false, 0}, out);
+        break;
+      case UpKind::Unsubscribe:
+        on_unsubscribed(ev::UpstreamUnsubscribed{token}, out);
+        break;
+    }
+  }
 }
 
 void Session::resubscribe(Actions& out) {

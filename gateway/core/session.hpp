@@ -135,6 +135,7 @@ class Session {
   void lose(const std::string& why, Actions& out);
   void resubscribe(Actions& out);
   void on_upstream_connected(const ev::UpstreamConnected& e, TimePoint now, Actions& out);
+  void fail_in_flight(Actions& out);
   void on_upstream_connect_failed(const ev::UpstreamConnectFailed& e, Actions& out);
 
   // session_uplink.cpp: client-to-broker traffic

@@ -33,6 +33,9 @@ struct Will {
 namespace ev {
 struct UpstreamConnected {
   bool session_present = false;
+  // A new Paho client made this connection: what was in flight on the previous one (publishes,
+  // subscriptions) will never complete, so it counts as failed (gateway/upstream/upstream.hpp).
+  bool in_flight_lost = false;
 };
 struct UpstreamConnectFailed {
   std::string reason;

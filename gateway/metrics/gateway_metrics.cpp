@@ -1,6 +1,7 @@
 #include "gateway/metrics/gateway_metrics.hpp"
 
 #include "gateway/metrics/exposition.hpp"
+#include "gateway/upstream/upstream.hpp"
 
 namespace gw::metrics {
 namespace {
@@ -87,6 +88,9 @@ void links(Exposition& e, const Runtime& r, const RuntimeCounters& c) {
           "Reconnects of sensor sessions' lost broker connections.", c.upstream_retries);
   counter(e, "mqttsn_gateway_upstream_losses_total",
           "Sensor sessions' broker connections that were lost.", c.upstream_losses);
+  counter(e, "mqttsn_gateway_upstream_clients_set_aside_total",
+          "Paho clients set aside after a QoS 1/2 PUBLISH failed mid-write (docs/design.md).",
+          U{UpstreamClient::set_aside_clients()});
 }
 
 }  // namespace

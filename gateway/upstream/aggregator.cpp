@@ -244,7 +244,10 @@ void Aggregator::expire_parked(TimePoint now) {
 void Aggregator::on_link_event(const UpstreamEvent& event) {
   if (stopping_) return;
   std::visit(Overloaded{
-                 [&](const ev::UpstreamConnected& c) { on_link_up(c.session_present); },
+                 [&](const ev::UpstreamConnected& c) {
+                   if (c.in_flight_lost) fail_in_flight();
+                   on_link_up(c.session_present);
+                 },
                  [&](const ev::UpstreamConnectFailed&) {
                    up_ = false;
                    first_connect_done_ = true;
@@ -286,6 +289,41 @@ void Aggregator::on_link_event(const UpstreamEvent& event) {
                  },
              },
              event);
+}
+
+void Aggregator::fail_in_flight() {
+  // The link's previous Paho client, and what was in flight on it, is gone: each operation fails
+  // as it would have (the sessions answer their sensors). Whether the broker got an (un)subscribe
+  // is unknown, so its filter is taken as held there exactly when no one holds it any more:
+  // on_link_up() then unsubscribes it, or subscribes it again.
+  auto pending = std::move(pending_);
+  pending_.clear();
+  std::vector<std::string> unsure;
+  for (auto& [link_token, p] : pending) {
+    switch (p.kind) {
+      case Kind::Publish:
+        post(p.session_id, ev::UpstreamPublishFailed{.token = p.token, .link_down = true});
+        break;
+      case Kind::Subscribe:
+        if (!p.was_held) table_.remove(p.session_id, p.filter);
+        post(p.session_id, ev::UpstreamSubscribed{p.token, false, 0});
+        unsure.push_back(p.filter);
+        break;
+      case Kind::Unsubscribe:
+        post(p.session_id, ev::UpstreamUnsubscribed{p.token});
+        unsure.push_back(p.filter);
+        break;
+      case Kind::Internal:
+        unsure.push_back(p.filter);
+        break;
+    }
+  }
+  for (const auto& filter : unsure) {
+    if (table_.holder_count(filter) != 0)
+      on_broker_.erase(filter);
+    else
+      on_broker_.insert(filter);
+  }
 }
 
 void Aggregator::on_link_up(bool session_present) {

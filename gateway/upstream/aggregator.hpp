@@ -95,6 +95,7 @@ class Aggregator {
   void drop_parked(const std::string& client_id);
   void expire_parked(TimePoint now);
   void on_link_up(bool session_present);
+  void fail_in_flight();
   void hold_restored(Holder holder, const std::vector<Subscription>& subscriptions);
   void on_message(const ev::UpstreamMessage& m);
   void on_subscribed(const ev::UpstreamSubscribed& s);

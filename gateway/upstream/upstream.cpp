@@ -2,6 +2,9 @@
 
 #include <mqtt/async_client.h>
 
+#include <spdlog/spdlog.h>
+
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <utility>
@@ -11,6 +14,7 @@ namespace gw {
 namespace {
 std::atomic<std::uint64_t> next_serial{1};
 std::atomic<std::size_t> live_paho_clients{0};
+std::atomic<std::size_t> set_aside_paho_clients{0};
 void* to_context(std::uint32_t token) {
   return reinterpret_cast<void*>(static_cast<std::uintptr_t>(token));
 }
@@ -37,9 +41,14 @@ int connect_timeout_s(std::chrono::milliseconds ms) {
 // Turns Paho completions into events. Runs on Paho's threads: only reads the token and posts.
 class UpstreamClient::Listener final : public mqtt::iaction_listener {
  public:
-  explicit Listener(UpstreamClient& owner) : owner_(owner) {}
+  explicit Listener(UpstreamClient& owner) : owner_ptr_(&owner) {}
+  // Its client was set aside (UpstreamClient::set_aside): whatever it still reports is dropped.
+  void detach() noexcept { owner_ptr_.store(nullptr); }
 
   void on_success(const mqtt::token& tok) override {
+    UpstreamClient* owner = owner_ptr_.load();
+    if (owner == nullptr) return;
+    UpstreamClient& owner_ = *owner;
     const std::uint32_t token = from_context(tok.get_user_context());
     switch (tok.get_type()) {
       case mqtt::token::Type::CONNECT: {
@@ -50,7 +59,8 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
         }
         // A disconnect asked for meanwhile goes out now; the next connection reports.
         if (owner_.connect_ended(tok, true)) break;
-        if (!owner_.up_.exchange(true)) owner_.post(ev::UpstreamConnected{present});
+        if (!owner_.up_.exchange(true))
+          owner_.post(ev::UpstreamConnected{present, owner_.in_flight_lost_.exchange(false)});
         break;
       }
       case mqtt::token::Type::PUBLISH:
@@ -80,6 +90,9 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
   }
 
   void on_failure(const mqtt::token& tok) override {
+    UpstreamClient* owner = owner_ptr_.load();
+    if (owner == nullptr) return;
+    UpstreamClient& owner_ = *owner;
     const std::uint32_t token = from_context(tok.get_user_context());
     switch (tok.get_type()) {
       case mqtt::token::Type::CONNECT:
@@ -89,6 +102,12 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
                                      static_cast<int>(tok.get_reason_code()))});
         break;
       case mqtt::token::Type::PUBLISH:
+        // Paho C's write of a QoS 1/2 PUBLISH failed (the connection broke under it): Paho freed
+        // the message's topic and payload but, in a kept session, kept the message for resending
+        // (see the class comment in upstream.hpp). This Paho client must not be used again.
+        if (tok.get_return_code() == MQTTASYNC_FAILURE && published_qos(tok) > 0 &&
+            owner_.kept_session_.load())
+          owner_.poisoned_.store(true);
         if (token != 0)
           owner_.post(ev::UpstreamPublishFailed{
               token, refusal_code(tok, owner_.options_.security.mqtt_version)});
@@ -107,13 +126,23 @@ class UpstreamClient::Listener final : public mqtt::iaction_listener {
   }
 
  private:
-  UpstreamClient& owner_;
+  static int published_qos(const mqtt::token& tok) {
+    const auto* delivery = dynamic_cast<const mqtt::delivery_token*>(&tok);
+    if (delivery == nullptr || !delivery->get_message()) return 1;  // unknown: assume the worst
+    return delivery->get_message()->get_qos();
+  }
+
+  std::atomic<UpstreamClient*> owner_ptr_;
 };
 
 Upstream::Upstream() noexcept : serial_(next_serial.fetch_add(1, std::memory_order_relaxed)) {}
 
 std::size_t UpstreamClient::paho_clients() noexcept {
   return live_paho_clients.load();
+}
+
+std::size_t UpstreamClient::set_aside_clients() noexcept {
+  return set_aside_paho_clients.load();
 }
 
 Result<std::unique_ptr<Upstream>> UpstreamClient::create(const UpstreamOptions& options,
@@ -181,7 +210,64 @@ void UpstreamClient::make_client() {
 UpstreamClient::~UpstreamClient() {
   // Destroying the Paho client waits for a callback still running and stops them all; the
   // listeners and this object, which they use, are destroyed after it.
+  if (poisoned_.load()) {
+    set_aside(std::move(client_), std::move(connect_listener_), std::move(action_listener_),
+              std::move(disconnect_listener_));
+    return;
+  }
   destroy(std::move(client_));
+}
+
+void UpstreamClient::set_aside(std::unique_ptr<mqtt::async_client> client,
+                               std::unique_ptr<Listener> connect_listener,
+                               std::unique_ptr<Listener> action_listener,
+                               std::unique_ptr<Listener> disconnect_listener) noexcept {
+  // Destroying the client would free the message Paho kept a second time, and connecting it
+  // again would send that freed memory to the broker. It is kept, disconnected and silent, until
+  // the process ends; a fixed table keeps it reachable (no leak report) without a destructor.
+  struct SetAside {
+    mqtt::async_client* client;
+    Listener* listeners[3];
+  };
+  static std::array<SetAside, 1024> kept{};
+  if (client) client->disable_callbacks();
+  for (auto* l : {connect_listener.get(), action_listener.get(), disconnect_listener.get()})
+    if (l != nullptr) l->detach();
+  const std::size_t n = set_aside_paho_clients.fetch_add(1);
+  SetAside entry{
+      client.release(),
+      {connect_listener.release(), action_listener.release(), disconnect_listener.release()}};
+  if (n < kept.size()) kept[n] = entry;
+  --live_paho_clients;
+  spdlog::warn(
+      "upstream client {}: a QoS 1/2 PUBLISH failed while Paho wrote it (connection broken); that "
+      "Paho client is set aside, not reused or destroyed ({} so far, docs/design.md \"Paho C's "
+      "failed write\")",
+      client_id_, n + 1);
+}
+
+bool UpstreamClient::replace_poisoned() {
+  // A new Paho client for the next connect; what was in flight on the old one is reported lost
+  // with the connection (UpstreamConnected::in_flight_lost).
+  auto old_client = std::move(client_);
+  auto old_connect = std::exchange(connect_listener_, std::make_unique<Listener>(*this));
+  auto old_action = std::exchange(action_listener_, std::make_unique<Listener>(*this));
+  auto old_disconnect = std::exchange(disconnect_listener_, std::make_unique<Listener>(*this));
+  try {
+    make_client();
+  } catch (const std::exception& e) {
+    client_ = std::move(old_client);
+    connect_listener_ = std::move(old_connect);
+    action_listener_ = std::move(old_action);
+    disconnect_listener_ = std::move(old_disconnect);
+    post(ev::UpstreamConnectFailed{e.what()});
+    return false;
+  }
+  poisoned_.store(false);
+  in_flight_lost_.store(true);
+  set_aside(std::move(old_client), std::move(old_connect), std::move(old_action),
+            std::move(old_disconnect));
+  return true;
 }
 
 void UpstreamClient::destroy(std::unique_ptr<mqtt::async_client> client) noexcept {
@@ -207,6 +293,8 @@ void UpstreamClient::connect(bool clean_session, std::uint16_t keep_alive_s,
 }
 
 void UpstreamClient::start_connect() {
+  if (poisoned_.load() && !replace_poisoned()) return;
+  kept_session_.store(!clean_session_);
   up_.store(false);
   lost_.store(false);
   mqtt::connect_options opts;
@@ -255,6 +343,10 @@ bool UpstreamClient::after_closed() {
   reconnect_pending_ = false;
   // A fresh Paho client: reusing one right after its disconnect completes makes the next
   // connect fail. The closed one goes now: its disconnect completion was its last callback.
+  if (poisoned_.load()) {
+    if (replace_poisoned()) start_connect();
+    return true;
+  }
   auto closed = std::move(client_);
   try {
     make_client();

@@ -84,6 +84,13 @@ class Upstream {
 // open then (a QoS 1/2 publish of a persistent session) fail inside the destructor, on the loop
 // thread. So a client is destroyed as soon as the event of its last operation (UpstreamClosed:
 // disconnect completed) is handled, never on a timer (docs/design.md).
+//
+// Paho C's failed write: when the connection breaks while Paho writes a QoS 1/2 PUBLISH, Paho C
+// (Debian 12 ships 1.3.11) frees the message's topic and payload; in a kept session it also keeps
+// the message in its list for resending. Connecting that client again sends the freed memory (the
+// broker drops the connection as malformed, at every reconnect); destroying it, or a clean
+// session, frees the memory a second time. Such a client is set aside for good and a new one
+// made (set_aside(), replace_poisoned(); docs/design.md "Paho C's failed write").
 class UpstreamClient final : public Upstream {
  public:
   // An error if Paho refuses the URI or ClientId.
@@ -122,8 +129,11 @@ class UpstreamClient final : public Upstream {
   void retry() override;
   std::uint64_t session_id() const noexcept { return session_id_; }
   const std::string& client_id() const noexcept { return client_id_; }
-  // Paho clients made by UpstreamClient and not destroyed yet, in the whole process.
+  // Paho clients made by UpstreamClient and not destroyed yet, in the whole process (not
+  // counting the ones set aside).
   static std::size_t paho_clients() noexcept;
+  // Paho clients set aside after a failed write of a QoS 1/2 PUBLISH, in the whole process.
+  static std::size_t set_aside_clients() noexcept;
 
  private:
   class Listener;
@@ -132,6 +142,11 @@ class UpstreamClient final : public Upstream {
   void start_connect();
   void make_client();
   static void destroy(std::unique_ptr<mqtt::async_client> client) noexcept;
+  void set_aside(std::unique_ptr<mqtt::async_client> client,
+                 std::unique_ptr<Listener> connect_listener,
+                 std::unique_ptr<Listener> action_listener,
+                 std::unique_ptr<Listener> disconnect_listener) noexcept;
+  bool replace_poisoned();
   // Paho thread, the connect listener: the CONNECT ended; true if a disconnect was waiting for
   // it (now sent; the outcome is not reported).
   bool connect_ended(const mqtt::token& tok, bool connected);
@@ -151,6 +166,14 @@ class UpstreamClient final : public Upstream {
   std::atomic<bool> lost_{false};
   // Whether UpstreamConnected was posted for the current connection.
   std::atomic<bool> up_{false};
+  // Set by the action listener when Paho failed to write a QoS 1/2 PUBLISH of a kept session:
+  // this Paho client holds a message whose memory Paho freed (see the class comment).
+  std::atomic<bool> poisoned_{false};
+  // The current connection keeps its session (Paho keeps its messages in flight when it breaks;
+  // with a clean session it drops them, and the client stays usable).
+  std::atomic<bool> kept_session_{false};
+  // The next connection is a new Paho client's: the old one's operations in flight are lost.
+  std::atomic<bool> in_flight_lost_{false};
   // Between the loop (disconnect()) and the connect listener (connect_ended()).
   std::mutex close_mutex_;
   bool connecting_ = false;                                       // a CONNECT is under way

@@ -108,7 +108,7 @@ void FakeUpstream::publish(std::uint32_t token, const std::string& topic, const 
   }
   broker_.published.push_back({session_id_, topic, text(payload), qos});
   if (token == 0) return;
-  if (connected_)
+  if (connected_ && !broker_.hold_acks)
     post(gw::ev::UpstreamDelivered{token});
   else
     unacked_.push_back(token);
@@ -143,6 +143,12 @@ void FakeUpstream::back(bool session_present) {
   connected_ = true;
   post(gw::ev::UpstreamConnected{session_present});
   for (auto token : std::exchange(unacked_, {})) post(gw::ev::UpstreamDelivered{token});
+}
+
+void FakeUpstream::back_on_new_client(bool session_present) {
+  connected_ = true;
+  unacked_.clear();
+  post(gw::ev::UpstreamConnected{session_present, true});
 }
 
 // ---- radio side

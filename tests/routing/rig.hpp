@@ -37,6 +37,7 @@ class FakeUpstream;
 struct Broker {
   bool reachable = true;       // connects succeed
   bool hold_connects = false;  // connects stay under way until FakeUpstream::finish_connect()
+  bool hold_acks = false;      // QoS 1/2 publishes stay unacknowledged (in flight)
   std::vector<Published> published;
   std::vector<std::string> calls;                  // "connect id", "subscribe id filter", ...
   std::map<std::uint64_t, FakeUpstream*> clients;  // live ones by session id
@@ -70,6 +71,8 @@ class FakeUpstream final : public gw::Upstream {
   void deliver(const std::string& topic, const std::string& payload, int qos = 0);
   void lose();
   void back(bool session_present);
+  // Back on a new Paho client (gateway/upstream/upstream.hpp): what was in flight never completes.
+  void back_on_new_client(bool session_present);
   // Ends a connect held by Broker::hold_connects (as the broker's CONNACK or a refusal would).
   void finish_connect(bool ok);
   bool connecting() const noexcept { return connecting_; }

@@ -192,4 +192,38 @@ TEST_CASE("aggregating: a link back with its session present subscribes only wha
   CHECK(text(p->data) == "still here");
 }
 
+TEST_CASE(
+    "aggregating: the link back on a new Paho client fails what was in flight on the old one") {
+  Rig rig({true, {}});
+  rig.connect(ble(1), "s1");
+  rig.connect(ble(2), "s2");
+  rig.receive(ble(2), subscribe_msg("cmd/#", QoS::AtMostOnce, 1));
+  static_cast<void>(rig.sent_to(ble(2)));
+  rig.broker.hold_acks = true;
+  rig.receive(ble(1), publish_msg(TopicIdType::Short, 0x6162, QoS::AtLeastOnce, 4, "u"));
+  CHECK(find<mqttsn::PubAck>(rig.sent_to(ble(1))) == std::nullopt);  // in flight
+  rig.link().lose();
+  rig.drain();
+  rig.broker.hold_acks = false;
+  rig.link().back_on_new_client(true);
+  rig.drain();
+  CHECK(find<mqttsn::PubAck>(rig.sent_to(ble(1))) == std::nullopt);  // not acknowledged: lost
+  // The sensor's retransmission goes out afresh (it would be taken for a duplicate of the lost
+  // one, and never answered, if the old token were still waiting).
+  auto dup = publish_msg(TopicIdType::Short, 0x6162, QoS::AtLeastOnce, 4, "u");
+  dup.flags.dup = true;
+  rig.receive(ble(1), dup);
+  CHECK(rig.broker.published.size() == 2);
+  auto ack = find<mqttsn::PubAck>(rig.sent_to(ble(1)));
+  REQUIRE(ack != std::nullopt);
+  CHECK(ack->return_code == ReturnCode::Accepted);
+  // The broker kept the link's session: the subscription stands, not subscribed again.
+  CHECK(rig.broker.count(kLinkSubscribe) == 1);
+  rig.link().deliver("cmd/x", "still");
+  rig.drain();
+  auto p = rig.publish_to(ble(2));
+  REQUIRE(p != std::nullopt);
+  CHECK(text(p->data) == "still");
+}
+
 }  // namespace rt

@@ -293,4 +293,29 @@ TEST_CASE("a reload renumbering a predefined id: a connected sensor gets the new
   CHECK(text(p->data) == "go");
 }
 
+TEST_CASE(
+    "a sensor's upstream back on a new Paho client: its PUBLISH in flight is not acknowledged") {
+  Rig rig;
+  rig.connect(ble(1), "s1");
+  auto* up = rig.broker.client("s1");
+  REQUIRE(up != nullptr);
+  rig.broker.hold_acks = true;
+  rig.receive(ble(1), publish_msg(TopicIdType::Short, kShortAb, QoS::AtLeastOnce, 5, "21.5"));
+  CHECK(find<mqttsn::PubAck>(rig.sent_to(ble(1))) == std::nullopt);
+  up->lose();
+  rig.drain();
+  rig.broker.hold_acks = false;
+  up->back_on_new_client(false);
+  rig.drain();
+  CHECK(find<mqttsn::PubAck>(rig.sent_to(ble(1))) == std::nullopt);
+  auto dup = publish_msg(TopicIdType::Short, kShortAb, QoS::AtLeastOnce, 5, "21.5");
+  dup.flags.dup = true;
+  rig.receive(ble(1), dup);
+  CHECK(rig.broker.published.size() == 2);
+  auto ack = find<mqttsn::PubAck>(rig.sent_to(ble(1)));
+  REQUIRE(ack != std::nullopt);
+  CHECK(ack->msg_id == 5);
+  CHECK(ack->return_code == ReturnCode::Accepted);
+}
+
 }  // namespace rt
