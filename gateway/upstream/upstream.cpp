@@ -246,22 +246,33 @@ void UpstreamClient::set_aside(std::unique_ptr<mqtt::async_client> client,
       client_id_, n + 1);
 }
 
-bool UpstreamClient::replace_poisoned() {
-  // A new Paho client for the next connect; what was in flight on the old one is reported lost
-  // with the connection (UpstreamConnected::in_flight_lost).
+bool UpstreamClient::renew_client() {
+  // The old Paho client is destroyed, or set aside when poisoned: then it keeps its listeners
+  // (Paho holds references to them) and what was in flight on it is reported lost with the next
+  // connection (UpstreamConnected::in_flight_lost).
+  const bool poisoned = poisoned_.load();
   auto old_client = std::move(client_);
-  auto old_connect = std::exchange(connect_listener_, std::make_unique<Listener>(*this));
-  auto old_action = std::exchange(action_listener_, std::make_unique<Listener>(*this));
-  auto old_disconnect = std::exchange(disconnect_listener_, std::make_unique<Listener>(*this));
+  std::unique_ptr<Listener> old_connect, old_action, old_disconnect;
+  if (poisoned) {
+    old_connect = std::exchange(connect_listener_, std::make_unique<Listener>(*this));
+    old_action = std::exchange(action_listener_, std::make_unique<Listener>(*this));
+    old_disconnect = std::exchange(disconnect_listener_, std::make_unique<Listener>(*this));
+  }
   try {
     make_client();
   } catch (const std::exception& e) {
     client_ = std::move(old_client);
-    connect_listener_ = std::move(old_connect);
-    action_listener_ = std::move(old_action);
-    disconnect_listener_ = std::move(old_disconnect);
+    if (poisoned) {
+      connect_listener_ = std::move(old_connect);
+      action_listener_ = std::move(old_action);
+      disconnect_listener_ = std::move(old_disconnect);
+    }
     post(ev::UpstreamConnectFailed{e.what()});
     return false;
+  }
+  if (!poisoned) {
+    destroy(std::move(old_client));
+    return true;
   }
   poisoned_.store(false);
   in_flight_lost_.store(true);
@@ -293,7 +304,7 @@ void UpstreamClient::connect(bool clean_session, std::uint16_t keep_alive_s,
 }
 
 void UpstreamClient::start_connect() {
-  if (poisoned_.load() && !replace_poisoned()) return;
+  if (poisoned_.load() && !renew_client()) return;
   kept_session_.store(!clean_session_);
   up_.store(false);
   lost_.store(false);
@@ -343,20 +354,7 @@ bool UpstreamClient::after_closed() {
   reconnect_pending_ = false;
   // A fresh Paho client: reusing one right after its disconnect completes makes the next
   // connect fail. The closed one goes now: its disconnect completion was its last callback.
-  if (poisoned_.load()) {
-    if (replace_poisoned()) start_connect();
-    return true;
-  }
-  auto closed = std::move(client_);
-  try {
-    make_client();
-  } catch (const std::exception& e) {
-    client_ = std::move(closed);
-    post(ev::UpstreamConnectFailed{e.what()});
-    return true;
-  }
-  destroy(std::move(closed));
-  start_connect();
+  if (renew_client()) start_connect();
   return true;
 }
 

@@ -90,7 +90,7 @@ class Upstream {
 // the message in its list for resending. Connecting that client again sends the freed memory (the
 // broker drops the connection as malformed, at every reconnect); destroying it, or a clean
 // session, frees the memory a second time. Such a client is set aside for good and a new one
-// made (set_aside(), replace_poisoned(); docs/design.md "Paho C's failed write").
+// made (set_aside(), renew_client(); docs/design.md "Paho C's failed write").
 class UpstreamClient final : public Upstream {
  public:
   // An error if Paho refuses the URI or ClientId.
@@ -146,7 +146,9 @@ class UpstreamClient final : public Upstream {
                  std::unique_ptr<Listener> connect_listener,
                  std::unique_ptr<Listener> action_listener,
                  std::unique_ptr<Listener> disconnect_listener) noexcept;
-  bool replace_poisoned();
+  // A new Paho client in place of the current one; false (UpstreamConnectFailed posted) if Paho
+  // refuses to make one.
+  bool renew_client();
   // Paho thread, the connect listener: the CONNECT ended; true if a disconnect was waiting for
   // it (now sent; the outcome is not reported).
   bool connect_ended(const mqtt::token& tok, bool connected);
