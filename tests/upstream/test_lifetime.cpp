@@ -72,6 +72,25 @@ struct KeepPaho {
   mqtt::async_client client;
 };
 
+// The gateway's wake-up of Paho's receive thread while connects are under way (else each connect
+// waits up to ~1 s in Paho): a PahoWaker woken every millisecond.
+struct Waking {
+  explicit Waking(Loop& l) : loop(l), waker(&l.loop), wake(&l.loop, [this] { waker.wake(); }) {}
+  // False if the waker's listener or its Paho client did not come up.
+  bool start() {
+    if (!waker.start()) return false;
+    wake.start(0, 1);
+    return loop.run_until([&] { return waker.ready(); });
+  }
+  void close(const std::shared_ptr<gw::CloseGroup>& group) {
+    gw::CloseGroup::close(group, wake);
+    waker.close(group);
+  }
+  Loop& loop;
+  gw::PahoWaker waker;
+  gw::UvTimer wake;
+};
+
 }  // namespace
 
 TEST_CASE("Paho C waits for a completion callback still running before it destroys the client") {
@@ -159,12 +178,8 @@ TEST_CASE("a will change reconnects on a fresh Paho client and destroys the clos
       ++connects;
     }
   };
-  // The gateway's wake-up while connects are under way (else each cycle waits ~1 s in Paho).
-  gw::PahoWaker waker(&loop.loop);
-  REQUIRE(waker.start());
-  gw::UvTimer wake(&loop.loop, [&] { waker.wake(); });
-  wake.start(0, 1);
-  REQUIRE(loop.run_until([&] { return waker.ready(); }));
+  Waking waking(loop);
+  REQUIRE(waking.start());
   client->connect(true, 30, gw::Will{"lifetime/will", {'0'}, 0, false});
   constexpr std::size_t kCycles = 25;
   for (std::size_t i = 1; i <= kCycles; ++i) {
@@ -177,9 +192,7 @@ TEST_CASE("a will change reconnects on a fresh Paho client and destroys the clos
   CHECK(most_alive == 1);  // never the closed client next to its successor
   client.reset();
   CHECK(gw::UpstreamClient::paho_clients() == before);
-  auto group = gw::CloseGroup::make({});
-  gw::CloseGroup::close(group, wake);
-  waker.close(group);
+  waking.close(gw::CloseGroup::make({}));
 }
 
 TEST_CASE("clients retired while their connect is under way close cleanly, then go at once") {
@@ -194,11 +207,8 @@ TEST_CASE("clients retired while their connect is under way close cleanly, then 
   keep.client.set_message_callback([&](mqtt::const_message_ptr) { ++wills; });
   keep.client.subscribe("lifetime/fast", 1)->wait();
   Loop loop;
-  gw::PahoWaker waker(&loop.loop);
-  REQUIRE(waker.start());
-  gw::UvTimer wake(&loop.loop, [&] { waker.wake(); });
-  wake.start(0, 1);
-  REQUIRE(loop.run_until([&] { return waker.ready(); }));
+  Waking waking(loop);
+  REQUIRE(waking.start());
   const std::size_t before = gw::UpstreamClient::paho_clients();
   gw::UpstreamPool pool(
       &loop.loop, [] { return gw::Clock::now(); }, [] {}, 5s);
@@ -224,8 +234,7 @@ TEST_CASE("clients retired while their connect is under way close cleanly, then 
   CHECK(wills == 1);
   auto group = gw::CloseGroup::make({});
   pool.close(group);
-  gw::CloseGroup::close(group, wake);
-  waker.close(group);
+  waking.close(group);
 }
 
 TEST_CASE(
@@ -252,11 +261,8 @@ TEST_CASE(
       ++lost;
     }
   };
-  gw::PahoWaker waker(&loop.loop);
-  REQUIRE(waker.start());
-  gw::UvTimer wake(&loop.loop, [&] { waker.wake(); });
-  wake.start(0, 1);
-  REQUIRE(loop.run_until([&] { return waker.ready(); }));
+  Waking waking(loop);
+  REQUIRE(waking.start());
   const std::size_t set_aside_before = gw::UpstreamClient::set_aside_clients();
   client->connect(false, 30, std::nullopt);
   REQUIRE(loop.run_until([&] { return connects == 1; }));
@@ -281,7 +287,5 @@ TEST_CASE(
   CHECK(static_cast<std::size_t>(fresh) == set_aside);
   CHECK(set_aside >= 1);  // the race was met: this test checks something
   client.reset();
-  auto group = gw::CloseGroup::make({});
-  gw::CloseGroup::close(group, wake);
-  waker.close(group);
+  waking.close(gw::CloseGroup::make({}));
 }
